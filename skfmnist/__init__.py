@@ -1,0 +1,38 @@
+"""scikit-learn compatible Keras estimators for Fashion-MNIST.
+
+The Keras-backed names (``DenseClassifier``, ``find_learning_rate``) are
+imported on first use, so ``import skfmnist`` and the datasets stay fast and do
+not start TensorFlow.
+"""
+
+import importlib
+
+from ._scaler import PixelScaler
+from .datasets import CLASS_NAMES, fetch_fashion_mnist, load_sample
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "DenseClassifier": "._dense",
+}
+
+__all__ = [
+    "CLASS_NAMES",
+    "DenseClassifier",
+    "PixelScaler",
+    "fetch_fashion_mnist",
+    "load_sample",
+    "__version__",
+]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

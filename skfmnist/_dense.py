@@ -1,0 +1,241 @@
+"""DenseClassifier: a multi-layer perceptron in Keras behind fit/predict."""
+
+import numbers
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._base import BaseKerasClassifier
+
+__all__ = ["DenseClassifier"]
+
+# scikit-learn's MLPClassifier names next to Keras' own.
+ACTIVATIONS = {
+    "relu": "relu",
+    "tanh": "tanh",
+    "logistic": "sigmoid",
+    "sigmoid": "sigmoid",
+    "identity": "linear",
+    "linear": "linear",
+    "elu": "elu",
+    "selu": "selu",
+    "gelu": "gelu",
+    "swish": "silu",
+    "silu": "silu",
+    "softplus": "softplus",
+    "leaky_relu": "leaky_relu",
+}
+
+
+class DenseClassifier(BaseKerasClassifier):
+    """Multi-layer perceptron classifier built and trained with Keras.
+
+    A stack of fully connected layers (with optional dropout and L2 penalty)
+    followed by a softmax output, trained with mini-batch gradient descent on
+    the cross-entropy. Image stacks ``(n, 28, 28)`` are flattened. The
+    defaults reach about 90% test accuracy on Fashion-MNIST in well under a
+    minute on two CPU cores (see the performance section of the user guide).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(512, 256)
+        Number of units of each hidden layer; ``()`` gives a linear model
+        (multinomial logistic regression).
+    activation : str, default="relu"
+        Activation of the hidden layers: one of "relu", "tanh", "logistic"
+        (alias "sigmoid"), "identity" (alias "linear"), "elu", "selu",
+        "gelu", "swish" (alias "silu"), "softplus", "leaky_relu".
+    dropout : float, default=0.2
+        Fraction of the units of each hidden layer dropped during training.
+    alpha : float, default=0.0
+        Strength of the L2 penalty on the weights of every layer.
+    optimizer : {"adam", "adamw", "nadam", "adamax", "sgd", "rmsprop", \
+"adagrad"}, default="adam"
+        Keras optimizer used for training.
+    learning_rate : float, default=1e-3
+        Initial learning rate of the optimizer.
+    learning_rate_schedule : {"constant", "cosine", "plateau"}, \
+default="cosine"
+        How the learning rate changes from epoch to epoch. "cosine" decays it
+        along a half cosine to 1% of ``learning_rate`` over ``epochs``;
+        "plateau" halves it when the monitored loss (validation loss with
+        ``early_stopping``, else training loss) has not improved by ``tol``
+        for 3 epochs; "constant" keeps it.
+    epochs : int, default=30
+        Number of passes over the training data (fewer with early stopping).
+    batch_size : int, default=128
+        Number of samples per gradient step (capped at the number of samples).
+    shuffle : bool, default=True
+        Whether to visit the samples in a new random order each epoch.
+    label_smoothing : float, default=0.0
+        Label smoothing of the cross-entropy, in [0, 1).
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data and
+        stop when its loss stops improving, restoring the best weights.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Number of epochs without improvement before early stopping stops.
+    tol : float, default=1e-4
+        Minimum loss improvement that counts as one, for early stopping and
+        the "plateau" schedule.
+    warm_start : bool, default=False
+        When True, ``fit`` continues training the fitted model (and its
+        optimizer state) instead of starting anew.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. An int makes ``fit`` reproducible to the last digit.
+    verbose : int or bool, default=0
+        0 is silent, 1 shows Keras' progress bar each epoch, 2 prints one
+        line per epoch.
+    dtype : {"float32", "float64"}, default="float32"
+        Floating-point type of weights and computation. "float64" is slower
+        but makes results independent of how samples are grouped, to the
+        last digit.
+    steps_per_execution : int or "auto", default="auto"
+        Optimizer steps run per compiled call. "auto" runs a whole epoch per
+        call, or about 30 calls per epoch when the progress bar is shown. It
+        changes speed only, never the result.
+    predict_batch_size : int, default=8192
+        Number of samples per forward pass at prediction time.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels seen during fit.
+    n_features_in_ : int
+        Number of features (pixels) seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+    model_ : keras.Model
+        The trained Keras model (input ``(n_features_in_,)``, output the
+        class probabilities); its layer named "logits" gives the logits.
+    history_ : pandas.DataFrame
+        One row per epoch (index ``epoch`` from 1): ``loss``, ``accuracy``,
+        ``val_loss`` and ``val_accuracy`` with early stopping, and
+        ``learning_rate``.
+    loss_curve_ : list of float
+        Training loss at the end of each epoch.
+    n_iter_ : int
+        Number of epochs run, over all calls to fit and partial_fit.
+    t_ : int
+        Number of training samples seen, over all epochs.
+
+    See Also
+    --------
+    PixelScaler : Scale pixel intensities to [0, 1] before this classifier.
+    sklearn.neural_network.MLPClassifier : scikit-learn's own MLP, in NumPy.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skfmnist import DenseClassifier, PixelScaler, load_sample
+    >>> X, y = load_sample(return_X_y=True)
+    >>> clf = make_pipeline(
+    ...     PixelScaler(), DenseClassifier(hidden_layer_sizes=(64,), epochs=3,
+    ...                                    random_state=0))
+    >>> clf.fit(X, y).predict(X[:5]).shape
+    (5,)
+    >>> clf[-1].classes_
+    array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]...)
+    >>> clf[-1].history_.columns.tolist()
+    ['loss', 'accuracy', 'learning_rate']
+    """
+
+    _parameter_constraints: dict = {
+        **BaseKerasClassifier._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", Interval(numbers.Integral, 1, None,
+                                                      closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(512, 256),
+        activation="relu",
+        *,
+        dropout=0.2,
+        alpha=0.0,
+        optimizer="adam",
+        learning_rate=1e-3,
+        learning_rate_schedule="cosine",
+        epochs=30,
+        batch_size=128,
+        shuffle=True,
+        label_smoothing=0.0,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        steps_per_execution="auto",
+        predict_batch_size=8192,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.steps_per_execution = steps_per_execution
+        self.predict_batch_size = predict_batch_size
+
+    def _layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        for size in sizes:
+            if not isinstance(size, numbers.Integral) or size < 1:
+                raise ValueError(
+                    "hidden_layer_sizes must hold positive integers, got "
+                    f"{self.hidden_layer_sizes!r}."
+                )
+        return [int(size) for size in sizes]
+
+    def _build_logits(self, inputs, n_classes, seeds):
+        from ._keras_env import import_keras
+
+        keras = import_keras()
+        dtype = inputs.dtype
+        regularizer = keras.regularizers.L2(self.alpha) if self.alpha else None
+        x = inputs
+        for i, units in enumerate(self._layer_sizes(), start=1):
+            x = keras.layers.Dense(
+                units,
+                activation=ACTIVATIONS[self.activation],
+                kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+                kernel_regularizer=regularizer,
+                dtype=dtype,
+                name=f"dense_{i}",
+            )(x)
+            if self.dropout:
+                x = keras.layers.Dropout(
+                    self.dropout, seed=next(seeds), dtype=dtype, name=f"dropout_{i}"
+                )(x)
+        return keras.layers.Dense(
+            n_classes,
+            kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+            kernel_regularizer=regularizer,
+            dtype=dtype,
+            name="logits",
+        )(x)

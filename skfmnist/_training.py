@@ -1,0 +1,175 @@
+"""The compiled training loop shared by every classifier.
+
+Keras' ``Model.fit`` runs one Python round trip, one ``tf.data`` element and
+one callback dispatch per optimizer step. For an MLP on 28x28 images those
+overheads cost more than the arithmetic, so here a whole run of steps (by
+default a whole epoch) executes inside one ``tf.function`` as a graph loop that
+slices mini-batches out of tensors already in memory. The optimizer steps are
+exactly the ones ``fit`` would take: ``ceil(n / batch_size)`` per epoch, the
+last one on the remaining samples, in a freshly shuffled order each epoch.
+"""
+
+import math
+import weakref
+
+import numpy as np
+
+from ._keras_env import import_keras
+
+__all__ = ["EpochRunner"]
+
+# Compiled functions live beside the model they were traced for, not on the
+# estimator, so estimators pickle and clone without special cases.
+_TRAIN_FUNCTIONS = weakref.WeakKeyDictionary()
+_PREDICT_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _logits_model(model):
+    keras = import_keras()
+    return keras.Model(model.inputs, model.get_layer("logits").output)
+
+
+def _train_function(model, label_smoothing):
+    """Return a compiled ``run(X, y, w, order, start, stop, batch_size)``."""
+    key = ("train", float(label_smoothing))
+    cache = _TRAIN_FUNCTIONS.setdefault(model, {})
+    if key in cache:
+        return cache[key]
+    import tensorflow as tf
+
+    logits_model = _logits_model(model)
+    optimizer = model.optimizer
+    variables = model.trainable_variables
+    dtype = model.inputs[0].dtype
+    n_features = model.inputs[0].shape[1]
+    n_classes = model.outputs[0].shape[1]
+    smoothing = float(label_smoothing)
+
+    def step(X, y, w):
+        with tf.GradientTape() as tape:
+            logits = logits_model(X, training=True)
+            log_proba = tf.nn.log_softmax(logits)
+            nll = -tf.gather(log_proba, y, axis=1, batch_dims=1)
+            if smoothing:
+                nll = (1.0 - smoothing) * nll - smoothing * tf.reduce_mean(
+                    log_proba, axis=1
+                )
+            # Weights are normalised by their sum, so integer weights are
+            # exactly equivalent to repeated samples, as in scikit-learn.
+            loss = tf.math.divide_no_nan(tf.reduce_sum(w * nll), tf.reduce_sum(w))
+            penalty = tf.add_n(logits_model.losses) if logits_model.losses else 0.0
+            objective = loss + tf.cast(penalty, loss.dtype)
+        gradients = tape.gradient(objective, variables)
+        optimizer.apply(gradients, variables)
+        correct = tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32) == y, w.dtype)
+        return tf.reduce_sum(w * nll), tf.reduce_sum(w * correct), tf.reduce_sum(w)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, n_features], dtype),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], dtype),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ]
+    )
+    def run(X, y, w, order, start, stop, batch_size):
+        n_samples = tf.shape(order)[0]
+        zero = tf.zeros([], dtype)
+        totals = (zero, zero, zero)
+        for i in tf.range(start, stop):
+            index = order[i * batch_size : tf.minimum((i + 1) * batch_size, n_samples)]
+            sums = step(
+                tf.gather(X, index), tf.gather(y, index), tf.gather(w, index)
+            )
+            totals = tuple(t + s for t, s in zip(totals, sums, strict=True))
+        return totals
+
+    del n_classes
+    cache[key] = run
+    return run
+
+
+def predict_function(model):
+    """Return a compiled forward pass ``f(X) -> probabilities`` for ``model``."""
+    if model in _PREDICT_FUNCTIONS:
+        return _PREDICT_FUNCTIONS[model]
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, model.inputs[0].shape[1]], model.inputs[0].dtype)
+
+    @tf.function(input_signature=[spec])
+    def forward(X):
+        return model(X, training=False)
+
+    _PREDICT_FUNCTIONS[model] = forward
+    return forward
+
+
+class EpochRunner:
+    """Run epochs of mini-batch training on in-memory tensors.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model whose second to last layer is named ``"logits"``.
+    X, y, sample_weight : ndarray
+        Training data in the model's dtype, encoded labels, weights.
+    batch_size : int
+        Mini-batch size.
+    shuffle : bool
+        Whether each epoch visits the samples in a new random order.
+    rng : numpy.random.RandomState
+        Source of the shuffling orders.
+    label_smoothing : float
+        Label smoothing of the cross-entropy.
+    steps_per_execution : int
+        Optimizer steps per compiled call; a progress bar updates between calls.
+    """
+
+    def __init__(
+        self, model, X, y, sample_weight, *, batch_size, shuffle, rng,
+        label_smoothing, steps_per_execution,
+    ):
+        import tensorflow as tf
+
+        self.n_samples = X.shape[0]
+        self.batch_size = min(batch_size, self.n_samples)
+        self.steps = math.ceil(self.n_samples / self.batch_size)
+        self.steps_per_execution = max(1, min(steps_per_execution, self.steps))
+        self.shuffle = shuffle
+        self.rng = rng
+        self._run = _train_function(model, label_smoothing)
+        self._X = tf.convert_to_tensor(X)
+        self._y = tf.convert_to_tensor(y.astype(np.int32, copy=False))
+        self._w = tf.convert_to_tensor(sample_weight.astype(X.dtype, copy=False))
+        self._tf = tf
+
+    def run_epoch(self, progbar=None):
+        """Train one epoch; return the weighted mean loss and accuracy."""
+        tf = self._tf
+        if self.shuffle:
+            order = self.rng.permutation(self.n_samples)
+        else:
+            order = np.arange(self.n_samples)
+        order = tf.convert_to_tensor(order.astype(np.int32))
+        batch_size = tf.constant(self.batch_size, tf.int32)
+        loss = correct = weight = 0.0
+        for start in range(0, self.steps, self.steps_per_execution):
+            stop = min(start + self.steps_per_execution, self.steps)
+            sums = self._run(
+                self._X, self._y, self._w, order,
+                tf.constant(start, tf.int32), tf.constant(stop, tf.int32), batch_size,
+            )
+            loss, correct, weight = (
+                a + float(b) for a, b in zip((loss, correct, weight), sums, strict=True)
+            )
+            if progbar is not None:
+                progbar.update(
+                    stop, [("loss", loss / weight if weight else 0.0)], finalize=False
+                )
+        if not weight:
+            return 0.0, 0.0
+        return loss / weight, correct / weight
