@@ -69,9 +69,8 @@ def import_keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     with _silenced_fd2():
-        import tensorflow as tf
-
         import keras
+        import tensorflow as tf
 
         _configure_threads(tf)
         # Device discovery logs driver probes (e.g. a failed cuInit on machines

@@ -15,14 +15,23 @@ from sklearn.utils.validation import (
 __all__ = ["PixelScaler"]
 
 
+def _image_shape(X, image_shape):
+    """``(h, w)`` from a 3-D input, else the square shape of flat rows, or None."""
+    if image_shape is not None:
+        return tuple(int(side) for side in image_shape)
+    side = math.isqrt(X.shape[1])
+    return (side, side) if side * side == X.shape[1] else None
+
+
 class PixelScaler(TransformerMixin, BaseEstimator):
     """Scale pixel intensities from ``[0, max_value]`` to float32 in ``[0, 1]``.
 
     Accepts image stacks ``(n, h, w)`` (or ``(n, h, w, 1)``) and flat pixel
     rows ``(n, h * w)`` of any numeric dtype, and checks that every value is a
     finite intensity in range before dividing by ``max_value``. The scaler is
-    stateless: ``fit`` only records the input shape so that ``transform`` can
-    check it.
+    stateless: it learns nothing from data, so ``transform`` works without
+    ``fit``; ``fit`` records the input shape so that a later ``transform``
+    checks it.
 
     Parameters
     ----------
@@ -121,10 +130,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
             The fitted scaler.
         """
         X, image_shape = self._validate(X, reset=True)
-        if image_shape is None:
-            side = math.isqrt(X.shape[1])
-            image_shape = (side, side) if side * side == X.shape[1] else None
-        self.image_shape_ = None if image_shape is None else tuple(image_shape)
+        self.image_shape_ = _image_shape(X, image_shape)
         return self
 
     def transform(self, X):
@@ -140,17 +146,18 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         Xt : ndarray of shape (n_samples, n_pixels) or (n_samples, h, w, 1)
             Scaled pixels, float32.
         """
-        check_is_fitted(self)
-        X, _ = self._validate(X, reset=False)
+        X, image_shape = self._validate(X, reset=False)
         Xt = np.divide(X, self.max_value, dtype=np.float32)
         if self.flatten:
             return Xt
-        if self.image_shape_ is None:
+        image_shape = image_shape or getattr(self, "image_shape_", None)
+        image_shape = _image_shape(Xt, image_shape)
+        if image_shape is None:
             raise ValueError(
-                f"flatten=False needs square images or a 3-D input at fit time; "
-                f"got {self.n_features_in_} pixels per row."
+                "flatten=False needs square images or a 3-D input; got "
+                f"{Xt.shape[1]} pixels per row."
             )
-        return Xt.reshape(-1, *self.image_shape_, 1)
+        return Xt.reshape(-1, *image_shape, 1)
 
     def inverse_transform(self, X):
         """Scale values in [0, 1] back to ``[0, max_value]``.
@@ -165,7 +172,6 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         X_original : ndarray of shape (n_samples, n_pixels)
             Intensities, float32.
         """
-        check_is_fitted(self)
         X = np.asarray(X, dtype=np.float32)
         return (X.reshape(X.shape[0], -1) * np.float32(self.max_value)).astype(
             np.float32, copy=False
@@ -193,7 +199,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.requires_fit = True
+        tags.requires_fit = False
         tags.input_tags.positive_only = True
         tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float32"]

@@ -16,7 +16,9 @@ def test_uint8_images_become_flat_float32_in_unit_range(images):
     assert_allclose(Xt, X.reshape(len(X), -1) / 255, rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.float32, np.float64])
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.int32, np.int64, np.float32, np.float64]
+)
 def test_any_numeric_dtype(dtype):
     X = np.array([[0, 51, 255, 102]], dtype=dtype)
     assert_allclose(PixelScaler().fit_transform(X), [[0, 0.2, 1, 0.4]], rtol=1e-6)
