@@ -14,13 +14,17 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "DenseClassifier": "._dense",
+    "find_learning_rate": ".lr_finder",
+    "LearningRateFinderResult": ".lr_finder",
 }
 
 __all__ = [
     "CLASS_NAMES",
     "DenseClassifier",
+    "LearningRateFinderResult",
     "PixelScaler",
     "fetch_fashion_mnist",
+    "find_learning_rate",
     "load_sample",
     "__version__",
 ]

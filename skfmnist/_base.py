@@ -148,6 +148,23 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, classes=classes, incremental=True)
 
     def _fit(self, X, y, sample_weight, *, classes, incremental):
+        runner, validation = self._prepare(
+            X, y, sample_weight, classes=classes, incremental=incremental
+        )
+        epochs = 1 if incremental else self.epochs
+        self._train(import_keras(), runner, epochs, validation)
+        return self
+
+    def _prepare(self, X, y, sample_weight, *, classes, incremental):
+        """Validate data, build or reuse the model; return the epoch runner.
+
+        Returns
+        -------
+        runner : EpochRunner
+            Ready to train on the (training part of the) data.
+        validation : tuple
+            ``(X_val, y_val, w_val)``, all None without early stopping.
+        """
         keras = import_keras()
         fitted = hasattr(self, "model_")
         continue_training = fitted and (incremental or self.warm_start)
@@ -190,10 +207,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             steps_per_execution=self._steps_per_execution(X.shape[0]),
         )
         if not continue_training:
-            self._set_schedule(runner.steps)
-        epochs = 1 if incremental else self.epochs
-        self._train(keras, runner, epochs, (X_val, y_val, w_val))
-        return self
+            self._plateau = {"best": np.inf, "wait": 0}
+        return runner, (X_val, y_val, w_val)
 
     def _encode_labels(self, y, classes, continue_training):
         check_classification_targets(y)
@@ -269,10 +284,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         )
         optimizer.build(model.trainable_variables)
         return model
-
-    def _set_schedule(self, steps_per_epoch):
-        self._steps_per_epoch = steps_per_epoch
-        self._plateau = {"best": np.inf, "wait": 0}
 
     def _learning_rate(self):
         """Learning rate for the next epoch under the chosen schedule."""

@@ -147,24 +147,39 @@ class EpochRunner:
         self._w = tf.convert_to_tensor(sample_weight.astype(X.dtype, copy=False))
         self._tf = tf
 
+    def new_order(self):
+        """Draw the order in which the next epoch visits the samples."""
+        order = self.rng.permutation(self.n_samples) if self.shuffle else None
+        if order is None:
+            order = np.arange(self.n_samples)
+        self._order = self._tf.convert_to_tensor(order.astype(np.int32))
+
+    def run_steps(self, start, stop):
+        """Run optimizer steps ``start`` to ``stop`` of the current epoch.
+
+        Returns
+        -------
+        sums : tuple of float
+            Weighted sums of the loss and of correct predictions, and the sum
+            of the weights, over the samples of these steps.
+        """
+        tf = self._tf
+        sums = self._run(
+            self._X, self._y, self._w, self._order,
+            tf.constant(start, tf.int32), tf.constant(stop, tf.int32),
+            tf.constant(self.batch_size, tf.int32),
+        )
+        return tuple(float(value) for value in sums)
+
     def run_epoch(self, progbar=None):
         """Train one epoch; return the weighted mean loss and accuracy."""
-        tf = self._tf
-        if self.shuffle:
-            order = self.rng.permutation(self.n_samples)
-        else:
-            order = np.arange(self.n_samples)
-        order = tf.convert_to_tensor(order.astype(np.int32))
-        batch_size = tf.constant(self.batch_size, tf.int32)
+        self.new_order()
         loss = correct = weight = 0.0
         for start in range(0, self.steps, self.steps_per_execution):
             stop = min(start + self.steps_per_execution, self.steps)
-            sums = self._run(
-                self._X, self._y, self._w, order,
-                tf.constant(start, tf.int32), tf.constant(stop, tf.int32), batch_size,
-            )
+            sums = self.run_steps(start, stop)
             loss, correct, weight = (
-                a + float(b) for a, b in zip((loss, correct, weight), sums, strict=True)
+                a + b for a, b in zip((loss, correct, weight), sums, strict=True)
             )
             if progbar is not None:
                 progbar.update(
