@@ -1,0 +1,5 @@
+"""Root pytest configuration: doctests in the package draw off-screen."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
