@@ -1,0 +1,8 @@
+"""Run the ``skfmnist`` command as ``python -m skfmnist``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
