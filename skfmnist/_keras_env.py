@@ -8,12 +8,27 @@ too, at the single place where the package imports it.
 """
 
 import contextlib
+import logging
 import os
 import sys
 
 __all__ = ["import_keras", "num_threads"]
 
 _THREADS_ENV = "SKFMNIST_NUM_THREADS"
+# skfmnist traces one training and one forward function per fitted model, by
+# design. TensorFlow counts traces per code object, not per function, so after
+# a few fits (grid search, cross-validation) it would warn about "retracing".
+_OWN_FUNCTIONS = ("_train_function.<locals>.run", "predict_function.<locals>.forward")
+
+
+class _OwnRetracingFilter(logging.Filter):
+    """Drop TensorFlow's retracing warnings about skfmnist's own functions."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return "retracing" not in message or not any(
+            name in message for name in _OWN_FUNCTIONS
+        )
 
 
 @contextlib.contextmanager
@@ -76,6 +91,7 @@ def import_keras():
         # Device discovery logs driver probes (e.g. a failed cuInit on machines
         # without a GPU) on first use; do it now, while the noise is muted.
         tf.config.list_logical_devices()
+    logging.getLogger("tensorflow").addFilter(_OwnRetracingFilter())
     return keras
 
 

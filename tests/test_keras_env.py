@@ -62,3 +62,13 @@ def _clean_env():
         for k, v in os.environ.items()
         if k not in ("SKFMNIST_NUM_THREADS", "OMP_NUM_THREADS")
     }
+
+
+def test_many_fits_do_not_warn_about_retracing(blobs, caplog):
+    from skfmnist import DenseClassifier
+
+    X, y = blobs
+    for seed in range(7):
+        clf = DenseClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=seed)
+        clf.fit(X, y).predict(X)
+    assert "retracing" not in caplog.text

@@ -183,7 +183,7 @@ def _missing_message(name, looked, download_error, download_if_missing):
         "  - install the system package: sudo apt-get install dataset-fashion-mnist",
         f"  - put the four files ({files}) in a folder and pass data_home=<folder>"
         " or set the environment variable SKFMNIST_DATA=<folder>",
-        f"  - download them by hand from {MIRRORS[0]} (or {MIRRORS[1]})",
+        f"  - download them by hand from {' or '.join(MIRRORS)}",
     ]
     if not download_if_missing:
         lines.append("  - call again with download_if_missing=True and internet access")
