@@ -112,7 +112,7 @@ default="cosine"
         Class labels seen during fit.
     n_features_in_ : int
         Number of features (pixels) seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
     model_ : keras.Model
         The trained Keras model (input ``(n_features_in_,)``, output the

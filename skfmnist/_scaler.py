@@ -46,7 +46,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
     ----------
     n_features_in_ : int
         Number of pixels per image seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names seen during fit, when ``X`` is a DataFrame with string
         column names.
     image_shape_ : tuple of int or None
