@@ -1,0 +1,507 @@
+"""Shared helpers of the skfmnist benchmark scripts (not part of the package).
+
+Data loading, TensorFlow start-up with a known thread configuration, timing,
+peak-RSS measurement, child processes (so that a measurement starts from a
+fresh interpreter) and table printing.
+"""
+
+import argparse
+import contextlib
+import gzip
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+
+try:  # installed normally: nothing to do
+    import skfmnist  # noqa: F401
+except ImportError:  # run from a source checkout: use the repository's copy
+    sys.path.insert(0, str(REPO_ROOT))
+    import skfmnist  # noqa: F401
+
+#: Prefix of the line a child process prints its JSON result on.
+CHILD_MARKER = "@@SKFMNIST-BENCH-RESULT@@ "
+
+THREADS_ENV = "SKFMNIST_NUM_THREADS"
+
+
+# -- command line ------------------------------------------------------------
+
+
+def base_parser(description):
+    """An argument parser with the options every benchmark script shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer repeats, subsets and fewer epochs: a smoke run of about 2 "
+        "minutes whose targets are only indicative",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help=f"TensorFlow threads for every row (sets {THREADS_ENV}); default: "
+        "skfmnist's own choice",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="override the number of repeats"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--json", metavar="PATH", default=None, help="also write the results here"
+    )
+    # Internal: run one measurement and print its result (see run_child).
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def apply_thread_option(args):
+    """Set the thread count from ``--threads`` before TensorFlow starts."""
+    if args.threads is not None:
+        os.environ[THREADS_ENV] = str(args.threads)
+
+
+# -- TensorFlow / Keras ------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _silenced_fd2():
+    """Point file descriptor 2 at ``os.devnull`` (TensorFlow's C++ start-up log)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_keras(tf_default_threads=False):
+    """Import Keras quietly.
+
+    By default through skfmnist, so every row of a process (plain Keras
+    included) runs with the thread pools skfmnist sizes for DenseClassifier.
+    With ``tf_default_threads=True`` TensorFlow is imported first and keeps
+    its own defaults (pools as large as the machine); skfmnist then leaves
+    them alone.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if tf_default_threads:
+        with _silenced_fd2():
+            import keras
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+        return keras
+    from skfmnist._keras_env import import_keras as skfmnist_import_keras
+
+    return skfmnist_import_keras()
+
+
+def thread_info():
+    """Thread settings of this process, as a dict of short strings."""
+    info = {}
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        inter = tf.config.threading.get_inter_op_parallelism_threads()
+        info["tf"] = f"intra={intra}, inter={inter}" + (
+            f" (0 = TF default, {os.cpu_count()} here)" if 0 in (intra, inter) else ""
+        )
+    try:
+        from threadpoolctl import threadpool_info
+
+        pools = threadpool_info()
+        info["blas"] = ", ".join(
+            f"{p['internal_api']}={p['num_threads']}" for p in pools
+        ) or "none loaded"
+    except ImportError:
+        info["blas"] = "unknown (pip install threadpoolctl)"
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        info[name] = os.environ.get(name, "unset")
+    return info
+
+
+def num_threads_now():
+    """TensorFlow's intra-op thread setting in this process (0: TF default)."""
+    tf = sys.modules.get("tensorflow")
+    return tf.config.threading.get_intra_op_parallelism_threads() if tf else None
+
+
+def tf_threads_label():
+    """Short label of TensorFlow's thread pools, for a table column."""
+    tf = sys.modules.get("tensorflow")
+    if tf is None:
+        return "-"
+    intra = tf.config.threading.get_intra_op_parallelism_threads()
+    inter = tf.config.threading.get_inter_op_parallelism_threads()
+    if intra == inter:
+        return "TF default" if intra == 0 else f"TF {intra}"
+    return f"TF {intra}/{inter}"
+
+
+def blas_threads_label():
+    """Short label of the BLAS pools (used by scikit-learn's MLPClassifier)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS ?"
+    counts = sorted(
+        {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+    )
+    return "BLAS " + "/".join(map(str, counts)) if counts else "BLAS ?"
+
+
+def keras_epoch_timer(keras, log):
+    """A Keras callback that appends the wall time of each epoch to ``log``.
+
+    ``log["t0"]`` must hold the ``perf_counter`` of the moment the measurement
+    starts (before the model is built); the first entry then covers building,
+    tracing and the first epoch, the later ones one epoch each. The list lives
+    outside the callback, so wrappers that copy their callbacks still fill it.
+    """
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            log.setdefault("epochs", []).append(now - log.get("last", log["t0"]))
+            log["last"] = now
+
+    return EpochTimer()
+
+
+# -- data ---------------------------------------------------------------------
+
+
+def _fallback_load(subset):
+    """FALLBACK ONLY, used when skfmnist.datasets cannot be imported: read the
+    Debian package's IDX files without any checks."""
+    folder = Path("/usr/share/datasets/fashion-mnist")
+    prefix = "train" if subset == "train" else "t10k"
+    import numpy as np
+
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "rb") as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "rb") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+    return images.copy(), labels
+
+
+def load_data(n_train=None, n_test=None, seed=0):
+    """Return ``X_train, y_train, X_test, y_test`` (uint8 pixels, int labels).
+
+    ``n_train`` / ``n_test`` take a stratified random subset.
+    """
+    try:
+        from skfmnist.datasets import fetch_fashion_mnist
+    except ImportError:
+        warnings.warn(
+            "skfmnist.datasets is not importable: using the benchmark's "
+            "fallback reader of /usr/share/datasets/fashion-mnist",
+            stacklevel=2,
+        )
+        X_train, y_train = _fallback_load("train")
+        X_test, y_test = _fallback_load("test")
+    else:
+        X_train, y_train = fetch_fashion_mnist(subset="train", return_X_y=True)
+        X_test, y_test = fetch_fashion_mnist(subset="test", return_X_y=True)
+    X_train, y_train = _subset(X_train, y_train, n_train, seed)
+    X_test, y_test = _subset(X_test, y_test, n_test, seed)
+    return X_train, y_train, X_test, y_test
+
+
+def _subset(X, y, n, seed):
+    if n is None or n >= len(y):
+        return X, y
+    from sklearn.model_selection import train_test_split
+
+    X, _, y, _ = train_test_split(X, y, train_size=n, stratify=y, random_state=seed)
+    return X, y
+
+
+def scale(X):
+    """Pixels to float32 in [0, 1], the way a plain Keras user would."""
+    import numpy as np
+
+    return np.divide(X, 255, dtype=np.float32)
+
+
+# -- timing ---------------------------------------------------------------------
+
+
+def timed(fn, *args, **kwargs):
+    """Return ``(seconds, result)`` of one call."""
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - start, result
+
+
+def repeat(fn, repeats):
+    """Wall times of ``repeats`` calls of ``fn()``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Swallow what Python code prints to stdout (Keras progress bars)."""
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
+
+
+def suppress_convergence_warnings():
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+
+# -- memory ---------------------------------------------------------------------
+
+
+def current_rss_mb():
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _read_hwm_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise OSError("no VmHWM")
+
+
+class PeakRSS:
+    """Peak resident set size of this process while the block runs, in MiB.
+
+    On Linux the kernel's high-water mark is reset on entry (``clear_refs``)
+    and read on exit, which catches every short spike. Elsewhere psutil is
+    polled every 2 ms from a thread (spikes shorter than that can be missed).
+    """
+
+    def __enter__(self):
+        self.before = current_rss_mb()
+        self.method = "VmHWM"
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            _read_hwm_mb()
+        except OSError:
+            self.method = "psutil polling"
+            self._peak = self.before
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.002):
+            self._peak = max(self._peak, current_rss_mb())
+
+    def __exit__(self, *exc):
+        if self.method == "VmHWM":
+            self.peak = _read_hwm_mb()
+        else:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self._peak, current_rss_mb())
+        self.delta = self.peak - self.before
+        return False
+
+
+# -- child processes ------------------------------------------------------------
+
+
+def run_child(script, spec, env=None, timeout=1800):
+    """Run ``script --child JSON`` in a fresh interpreter; return its result dict.
+
+    The child inherits this process's environment (thread variables included)
+    plus ``env``. A failure is returned as ``{"error": message}``.
+    """
+    child_env = dict(os.environ)
+    child_env.update(env or {})
+    command = [sys.executable, str(script), "--child", json.dumps(spec)]
+    try:
+        proc = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=child_env,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(CHILD_MARKER):
+            return json.loads(line[len(CHILD_MARKER) :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
+
+
+def child_main(spec_json, handlers):
+    """Entry point of a child process: run ``handlers[spec['job']](spec)``."""
+    spec = json.loads(spec_json)
+    result = handlers[spec["job"]](spec)
+    print(CHILD_MARKER + json.dumps(result), flush=True)
+
+
+# -- reporting ------------------------------------------------------------------
+
+
+def versions():
+    """Versions of the libraries that matter, as ``name: version`` pairs."""
+    import numpy
+    import sklearn
+
+    import skfmnist
+
+    found = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skfmnist": skfmnist.__version__,
+    }
+    for name in ("tensorflow", "keras"):
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = module.__version__
+    return found
+
+
+def print_header(title, args, settings):
+    """Print what ran where: mode, library versions, CPU, threads, load."""
+    print(f"# {title}")
+    print()
+    mode = "QUICK (indicative only)" if args.quick else "full"
+    print(f"mode: {mode}; {settings}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {' '.join(f'{x:.2f}' for x in load)} at start"
+    )
+    threads = thread_info()
+    print("threads: " + "; ".join(f"{k}: {v}" for k, v in threads.items()))
+    print()
+
+
+def fmt(value, spec=".3f", suffix=""):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, str):
+        return value
+    return f"{value:{spec}}{suffix}"
+
+
+def print_table(title, columns, rows, note=None):
+    """Print a Markdown table; ``rows`` are lists of already formatted cells."""
+    print(f"## {title}")
+    print()
+    cells = [list(map(str, columns))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+
+    def line(row):
+        return "| " + " | ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ) + " |"
+
+    print(line(cells[0]))
+    print(
+        "|"
+        + "|".join(
+            "-" * (w + 2) if i == 0 else "-" * (w + 1) + ":"
+            for i, w in enumerate(widths)
+        )
+        + "|"
+    )
+    for row in cells[1:]:
+        print(line(row))
+    if note:
+        print()
+        for text in note if isinstance(note, list | tuple) else [note]:
+            print(text)
+    print()
+    sys.stdout.flush()
+
+
+class Targets:
+    """Collects target checks and prints them as a PASS/FAIL block."""
+
+    def __init__(self, quick):
+        self.quick = quick
+        self.rows = []
+
+    def add(self, name, measured, threshold, passed, unit=""):
+        if measured is None or passed is None:
+            verdict = "N/A"
+        elif self.quick:
+            verdict = "pass?" if passed else "fail?"
+        else:
+            verdict = "PASS" if passed else "FAIL"
+        self.rows.append([name, fmt(measured, ".3g", unit), threshold, verdict])
+
+    def print(self):
+        note = (
+            "QUICK mode: subsets, fewer epochs and repeats; these verdicts are "
+            "indicative only. Run without --quick to judge the targets."
+            if self.quick
+            else "Timings on a shared or busy machine are noisy; rerun before "
+            "acting on a narrow FAIL."
+        )
+        print_table(
+            "Targets", ["target", "measured", "threshold", "verdict"], self.rows, note
+        )
+
+    def as_dicts(self):
+        return [
+            dict(zip(["target", "measured", "threshold", "verdict"], r, strict=True))
+            for r in self.rows
+        ]
+
+
+def ratio(value, reference):
+    if value is None or not reference:
+        return None
+    return value / reference
+
+
+def write_json(path, payload):
+    if path:
+        with open(path, "w") as f:
+            json.dump(payload, f, indent=2, default=str)
+        print(f"results written to {path}")

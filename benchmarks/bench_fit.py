@@ -1,0 +1,636 @@
+"""Training benchmarks of skfmnist's DenseClassifier.
+
+Compares, side by side on the same data and threads:
+
+* epoch time of a 784-100-10 ReLU MLP (Adam, batch 32, 60,000 images) in plain
+  Keras ``model.fit``, ``keras.wrappers.SKLearnClassifier``, scikeras'
+  ``KerasClassifier`` (when installed), scikit-learn's ``MLPClassifier`` and
+  ``DenseClassifier`` (targets 1);
+* fit time, test accuracy and peak memory of the default
+  ``Pipeline([PixelScaler(), DenseClassifier()])`` against plain Keras
+  training the same network, each in a fresh process (targets 3 and 4);
+* ``GridSearchCV`` with ``n_jobs=1`` against ``n_jobs=2`` (target 5).
+
+Run ``python benchmarks/bench_fit.py`` (about 10 minutes on two cores) or
+``python benchmarks/bench_fit.py --quick`` (about 2 minutes, indicative only).
+See benchmarks/README.md for how to read the tables.
+"""
+
+import os
+import sys
+import time
+import warnings
+
+import _common as C
+
+SCRIPT = os.path.abspath(__file__)
+
+# 784-100-10 network of target 1.
+EPOCH_HIDDEN = (100,)
+EPOCH_BATCH = 32
+# Plain Keras reference of target 3 (from the issue): 784-256-128-10.
+REF_HIDDEN = (256, 128)
+REF_DROPOUT = 0.2
+REF_BATCH = 128
+REF_EPOCHS = 20
+# Floor of the cosine schedules, as a fraction of the initial learning rate
+# (DenseClassifier's "cosine" decays to 1%).
+COSINE_FLOOR = 0.01
+GRID = {"clf__hidden_layer_sizes": [(64,), (128,), (256,)]}
+
+FULL = {
+    "epoch_n_train": None,  # all 60,000
+    "epoch_repeats": 5,  # timed epochs after the first
+    "extra_thread_rows": True,
+    "default_repeats": 3,
+    "keras_same_repeats": 1,
+    "default_epochs": None,  # the classifier's default
+    "ref_epochs": REF_EPOCHS,
+    "grid_n_train": 20000,
+    "grid_epochs": 5,
+    "grid_repeats": 2,
+}
+QUICK = {
+    "epoch_n_train": 8000,
+    "epoch_repeats": 2,
+    "extra_thread_rows": False,
+    "default_repeats": 1,
+    "keras_same_repeats": 1,
+    "default_epochs": 1,
+    "ref_epochs": None,  # reference row left out
+    "grid_n_train": 2000,
+    "grid_epochs": 1,
+    "grid_repeats": 1,
+}
+
+
+# -- models --------------------------------------------------------------------
+
+
+def keras_mlp(
+    keras, hidden, *, dropout=0.0, activation="relu", alpha=0.0, n_features=784,
+    n_classes=10, loss="sparse_categorical_crossentropy", learning_rate=1e-3,
+):
+    """A compiled plain Keras MLP, the way its documentation writes one."""
+    layers = [keras.Input((n_features,))]
+    regularizer = keras.regularizers.L2(alpha) if alpha else None
+    for units in hidden:
+        layers.append(
+            keras.layers.Dense(
+                units, activation=activation, kernel_regularizer=regularizer
+            )
+        )
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    layers.append(
+        keras.layers.Dense(
+            n_classes, activation="softmax", kernel_regularizer=regularizer
+        )
+    )
+    model = keras.Sequential(layers)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=loss,
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def keras_accuracy(model, X_test, y_test):
+    proba = model.predict(C.scale(X_test), batch_size=1024, verbose=0)
+    return float((proba.argmax(axis=1) == y_test).mean())
+
+
+# -- target 1: epoch time --------------------------------------------------------
+
+
+def epoch_plain_keras(keras, data, n_epochs, seed):
+    X, y, X_test, y_test = data
+    log = {"t0": time.perf_counter()}
+    keras.utils.set_random_seed(seed)
+    model = keras_mlp(keras, EPOCH_HIDDEN)
+    model.fit(
+        X, y, batch_size=EPOCH_BATCH, epochs=n_epochs, verbose=0,
+        callbacks=[C.keras_epoch_timer(keras, log)],
+    )
+    return log["epochs"], keras_accuracy(model, X_test, y_test)
+
+
+def epoch_keras_wrapper(keras, data, n_epochs, seed):
+    from keras.wrappers import SKLearnClassifier
+
+    X, y, X_test, y_test = data
+
+    def build(X, y):  # SKLearnClassifier one-hot encodes y
+        return keras_mlp(
+            keras, EPOCH_HIDDEN, n_features=X.shape[1], n_classes=y.shape[1],
+            loss="categorical_crossentropy",
+        )
+
+    log = {"t0": time.perf_counter()}
+    keras.utils.set_random_seed(seed)
+    clf = SKLearnClassifier(model=build)
+    clf.fit(
+        X, y, batch_size=EPOCH_BATCH, epochs=n_epochs, verbose=0,
+        callbacks=[C.keras_epoch_timer(keras, log)],
+    )
+    with C.quiet_stdout():  # its predict shows a progress bar
+        accuracy = float(clf.score(C.scale(X_test), y_test))
+    return log["epochs"], accuracy
+
+
+def scikeras_status():
+    """``(KerasClassifier, None)``, or ``(None, why it is left out)``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from scikeras.wrappers import KerasClassifier
+    except ImportError as exc:
+        return None, f"scikeras not installed ({exc}); `pip install scikeras`"
+    except Exception as exc:  # report any breakage, don't crash
+        return None, f"scikeras fails to import: {exc!r}"
+    return KerasClassifier, None
+
+
+def epoch_scikeras(keras, data, n_epochs, seed):
+    KerasClassifier, why = scikeras_status()
+    if KerasClassifier is None:
+        raise RuntimeError(why)
+    X, y, X_test, y_test = data
+    log = {"t0": time.perf_counter()}
+    keras.utils.set_random_seed(seed)
+    clf = KerasClassifier(
+        model=lambda: keras_mlp(keras, EPOCH_HIDDEN),
+        batch_size=EPOCH_BATCH,
+        epochs=n_epochs,
+        verbose=0,
+        callbacks=[C.keras_epoch_timer(keras, log)],
+    )
+    clf.fit(X, y)
+    return log["epochs"], float(clf.score(C.scale(X_test), y_test))
+
+
+def epoch_mlp(keras, data, n_epochs, seed):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y, X_test, y_test = data
+    C.suppress_convergence_warnings()
+    # max_iter=1 with warm_start: each fit call runs exactly one epoch.
+    clf = MLPClassifier(
+        hidden_layer_sizes=EPOCH_HIDDEN, batch_size=EPOCH_BATCH, max_iter=1,
+        warm_start=True, random_state=seed,
+    )
+    times = C.repeat(lambda: clf.fit(X, y), n_epochs)
+    return times, float(clf.score(C.scale(X_test), y_test))
+
+
+def epoch_dense(keras, data, n_epochs, seed):
+    from skfmnist import DenseClassifier
+
+    X, y, X_test, y_test = data
+    # epochs=1 with warm_start: each fit call runs exactly one epoch, so the
+    # times include fit's own per-call work (input checks, tensor copies).
+    clf = DenseClassifier(
+        hidden_layer_sizes=EPOCH_HIDDEN, dropout=0.0, batch_size=EPOCH_BATCH,
+        epochs=1, learning_rate_schedule="constant", warm_start=True,
+        random_state=seed,
+    )
+    times = C.repeat(lambda: clf.fit(X, y), n_epochs)
+    return times, float(clf.score(C.scale(X_test), y_test))
+
+
+EPOCH_LIBS = {
+    "keras": ("plain Keras model.fit", epoch_plain_keras),
+    "wrapper": ("keras.wrappers.SKLearnClassifier", epoch_keras_wrapper),
+    "scikeras": ("scikeras KerasClassifier", epoch_scikeras),
+    "mlp": ("sklearn MLPClassifier", epoch_mlp),
+    "dense": ("skfmnist DenseClassifier", epoch_dense),
+}
+
+
+def run_epoch_lib(lib, keras, data, n_epochs, seed):
+    """One target-1 row: first-epoch time, median later epoch, accuracy."""
+    label, fn = EPOCH_LIBS[lib]
+    threads = C.blas_threads_label() if lib == "mlp" else C.tf_threads_label()
+    try:
+        times, accuracy = fn(keras, data, n_epochs, seed)
+    except Exception as exc:  # a broken row must not end the run
+        return {"label": label, "lib": lib, "threads": threads, "error": repr(exc)}
+    if lib == "mlp":  # the BLAS pools are only loaded by now
+        threads = C.blas_threads_label()
+    return {
+        "label": label,
+        "lib": lib,
+        "threads": threads,
+        "first": times[0],
+        "epochs": times[1:],
+        "epoch": C.median(times[1:]),
+        "accuracy": accuracy,
+    }
+
+
+def child_epoch(spec):
+    keras = C.import_keras(tf_default_threads=spec.get("tf_default_threads", False))
+    data = epoch_data(spec["n_train"], spec["seed"])
+    row = run_epoch_lib(spec["lib"], keras, data, spec["n_epochs"], spec["seed"])
+    row["label"] += spec.get("suffix", "")
+    row["extra"] = True
+    return row
+
+
+def epoch_data(n_train, seed):
+    X, y, X_test, y_test = C.load_data(n_train=n_train, seed=seed)
+    return C.scale(X), y, X_test, y_test
+
+
+def section_epoch(args, cfg, keras, targets):
+    n_epochs = 1 + cfg["epoch_repeats"]
+    data = epoch_data(cfg["epoch_n_train"], args.seed)
+    n_train = len(data[1])
+    rows = []
+    for lib in EPOCH_LIBS:
+        if lib == "scikeras" and scikeras_status()[0] is None:
+            rows.append({"label": EPOCH_LIBS[lib][0], "lib": lib,
+                         "error": scikeras_status()[1]})
+            continue
+        rows.append(run_epoch_lib(lib, keras, data, n_epochs, args.seed))
+    if cfg["extra_thread_rows"]:
+        spec = {"job": "epoch", "n_train": cfg["epoch_n_train"], "seed": args.seed,
+                "n_epochs": n_epochs}
+        rows.append(C.run_child(SCRIPT, {
+            **spec, "lib": "keras", "tf_default_threads": True,
+            "suffix": " (TensorFlow's default threads)"}))
+        n_cpu = os.cpu_count() or 1
+        other = 1 if C.num_threads_now() != 1 else n_cpu
+        rows.append(C.run_child(
+            SCRIPT,
+            {**spec, "lib": "dense", "suffix": f" ({C.THREADS_ENV}={other})"},
+            env={C.THREADS_ENV: str(other)},
+        ))
+    reference = next((r.get("epoch") for r in rows if r.get("lib") == "keras"), None)
+    table = []
+    for row in rows:
+        if "error" in row:
+            table.append([row.get("label", "?"), row.get("threads", "-"),
+                          "-", "-", "-", "-", "-", f"left out: {row['error']}"])
+            continue
+        table.append([
+            row["label"], row["threads"], C.fmt(row["first"], ".2f"),
+            C.fmt(row["epoch"], ".2f"), C.fmt(min(row["epochs"]), ".2f"),
+            C.fmt(C.ratio(row["epoch"], reference), ".2f"),
+            C.fmt(row["accuracy"], ".4f"), "",
+        ])
+    C.print_table(
+        f"Target 1: epoch time, 784-100-10 ReLU MLP, Adam, batch {EPOCH_BATCH}, "
+        f"{n_train:,} training images",
+        ["configuration", "threads", "first epoch s", "epoch s (median)",
+         "epoch s (min)", "ratio to Keras", f"test acc ({n_epochs} ep)", "note"],
+        table,
+        note=[
+            f"first epoch: from the call (model built) to the end of epoch 1, "
+            f"tracing included; epoch: median of the {n_epochs - 1} epochs after "
+            "it. Keras-based rows are timed per epoch inside one fit(epochs=...) "
+            "call (callback); MLPClassifier and DenseClassifier per fit call "
+            "with warm_start=True and one epoch per call, so their times also "
+            "hold each call's input validation.",
+            "plain Keras: model.fit(X, y, batch_size=32, verbose=0), otherwise "
+            "default arguments; every Keras model gets float32 pixels in [0, 1]. "
+            "DenseClassifier(hidden_layer_sizes=(100,), dropout=0, batch_size=32, "
+            "epochs=1, learning_rate_schedule='constant', warm_start=True); "
+            "MLPClassifier(hidden_layer_sizes=(100,), batch_size=32, max_iter=1, "
+            "warm_start=True).",
+        ],
+    )
+    by_lib = {r.get("lib"): r for r in rows if "error" not in r and not r.get("extra")}
+    dense = by_lib.get("dense", {}).get("epoch")
+    mlp = by_lib.get("mlp", {}).get("epoch")
+    ratio = C.ratio(dense, reference)
+    targets.add("1a. DenseClassifier epoch / plain Keras epoch", ratio,
+                "<= 0.35", None if ratio is None else ratio <= 0.35, "x")
+    ratio = C.ratio(dense, mlp)
+    targets.add("1b. DenseClassifier epoch / MLPClassifier epoch", ratio,
+                "< 1", None if ratio is None else ratio < 1, "x")
+    return rows
+
+
+# -- targets 3 and 4: default pipeline, time, accuracy, memory -------------------
+
+
+def dense_defaults():
+    from skfmnist import DenseClassifier
+
+    return DenseClassifier().get_params()
+
+
+def child_default_fit(spec):
+    """Fit one configuration on the full training set; time, accuracy, RSS."""
+    import gc
+
+    keras = C.import_keras()
+    # Both kinds import the same modules, so their baselines match.
+    from sklearn.pipeline import Pipeline
+
+    from skfmnist import DenseClassifier, PixelScaler
+
+    X, y, X_test, y_test = C.load_data()
+    seed = spec["seed"]
+    kind = spec["kind"]
+    epochs = spec.get("epochs")
+    gc.collect()
+    if kind == "dense":
+        params = {"random_state": seed}
+        if epochs:
+            params["epochs"] = epochs
+        clf = Pipeline([("scale", PixelScaler()), ("clf", DenseClassifier(**params))])
+        with C.PeakRSS() as mem:
+            start = time.perf_counter()
+            clf.fit(X, y)
+            fit_s = time.perf_counter() - start
+        accuracy = float(clf.score(X_test, y_test))
+    else:
+        if kind == "keras_same":
+            p = dense_defaults()
+            if p["optimizer"] != "adam":
+                raise ValueError(f"update the benchmark for optimizer={p['optimizer']}")
+            hidden, dropout, batch = p["hidden_layer_sizes"], p["dropout"], p[
+                "batch_size"]
+            n_epochs, lr, alpha = epochs or p["epochs"], p["learning_rate"], p["alpha"]
+            activation, schedule = p["activation"], p["learning_rate_schedule"]
+        else:
+            hidden, dropout, batch, n_epochs = REF_HIDDEN, REF_DROPOUT, REF_BATCH, (
+                epochs or REF_EPOCHS)
+            lr, alpha, activation, schedule = 1e-3, 0.0, "relu", "cosine"
+        activation = {"logistic": "sigmoid", "identity": "linear",
+                      "swish": "silu"}.get(activation, activation)
+        keras.utils.set_random_seed(seed)
+        with C.PeakRSS() as mem:
+            start = time.perf_counter()
+            X_scaled = C.scale(X)  # the user's scaling is part of the work
+            steps = -(-len(y) // batch)
+            if schedule == "cosine":
+                lr = keras.optimizers.schedules.CosineDecay(
+                    lr, decay_steps=n_epochs * steps, alpha=COSINE_FLOOR)
+            elif schedule != "constant":
+                raise ValueError(f"update the benchmark for schedule={schedule}")
+            model = keras_mlp(keras, hidden, dropout=dropout, activation=activation,
+                              alpha=alpha, learning_rate=lr)
+            model.fit(X_scaled, y, batch_size=batch, epochs=n_epochs, verbose=0)
+            fit_s = time.perf_counter() - start
+        accuracy = keras_accuracy(model, X_test, y_test)
+    return {
+        "kind": kind, "fit_s": fit_s, "accuracy": accuracy, "rss_before": mem.before,
+        "peak": mem.peak, "delta": mem.delta, "method": mem.method,
+        "threads": C.tf_threads_label(),
+    }
+
+
+def section_default(args, cfg, targets):
+    p = dense_defaults()
+    epochs = cfg["default_epochs"]
+    n_epochs = epochs or p["epochs"]
+    arch = "-".join(map(str, (784, *p["hidden_layer_sizes"], 10)))
+    ref_arch = "-".join(map(str, (784, *REF_HIDDEN, 10)))
+    configs = {
+        "dense": "Pipeline([PixelScaler(), DenseClassifier()])"
+        + (f" with epochs={epochs}" if epochs else ""),
+        "keras_same": f"plain Keras, same network and training ({arch}, "
+        f"dropout {p['dropout']}, batch {p['batch_size']}, {n_epochs} ep, "
+        f"{p['learning_rate_schedule']})",
+    }
+    if cfg["ref_epochs"]:
+        configs["keras_ref"] = (
+            f"plain Keras reference ({ref_arch}, dropout {REF_DROPOUT}, "
+            f"batch {REF_BATCH}, {cfg['ref_epochs']} ep, cosine)")
+    n_dense = args.repeats or cfg["default_repeats"]
+    plan = []
+    for i in range(max(n_dense, cfg["keras_same_repeats"])):
+        if i < n_dense:
+            plan.append(("dense", i))
+        if i < cfg["keras_same_repeats"]:
+            plan.append(("keras_same", i))
+    if cfg["ref_epochs"]:
+        plan.append(("keras_ref", 0))
+    results = {kind: [] for kind in configs}
+    for kind, i in plan:
+        spec = {"job": "default_fit", "kind": kind, "seed": args.seed + i,
+                "epochs": cfg["ref_epochs"] if kind == "keras_ref" else epochs}
+        result = C.run_child(SCRIPT, spec)
+        results[kind].append(result)
+        print(f"  [{kind} #{i + 1}] " + (
+            result["error"] if "error" in result else
+            f"fit {result['fit_s']:.1f} s, accuracy {result['accuracy']:.4f}, "
+            f"peak RSS {result['peak']:.0f} MiB"), flush=True)
+    print()
+
+    def summary(kind):
+        ok = [r for r in results[kind] if "error" not in r]
+        if not ok:
+            return None
+        return {key: C.median([r[key] for r in ok])
+                for key in ("fit_s", "accuracy", "rss_before", "peak", "delta")} | {
+            "n": len(ok), "min_acc": min(r["accuracy"] for r in ok),
+            "threads": ok[0]["threads"], "method": ok[0]["method"]}
+
+    stats = {kind: summary(kind) for kind in configs}
+    ref = stats["keras_same"] or {}
+    time_rows, mem_rows = [], []
+    for kind, label in configs.items():
+        s = stats[kind]
+        if s is None:
+            error = results[kind][0].get("error") if results[kind] else "not run"
+            time_rows.append([label, "-", "-", "-", "-", "-", f"failed: {error}"])
+            mem_rows.append([label, "-", "-", "-", "-", "-"])
+            continue
+        time_rows.append([
+            label, s["threads"], C.fmt(s["fit_s"], ".1f"),
+            C.fmt(C.ratio(s["fit_s"], ref.get("fit_s")), ".2f"),
+            C.fmt(s["accuracy"], ".4f"), C.fmt(s["min_acc"], ".4f"), str(s["n"]),
+        ])
+        mem_rows.append([
+            label, C.fmt(s["rss_before"], ".0f"), C.fmt(s["peak"], ".0f"),
+            C.fmt(C.ratio(s["peak"], ref.get("peak")), ".2f"),
+            C.fmt(s["delta"], ".0f"),
+            C.fmt(C.ratio(s["delta"], ref.get("delta")), ".2f"),
+        ])
+    C.print_table(
+        "Target 3: default pipeline, fit wall time and test accuracy "
+        "(60,000 train / 10,000 test images, each fit in a fresh process)",
+        ["configuration", "threads", "fit s (median)", "ratio to Keras same",
+         "test acc (median)", "test acc (min)", "runs"],
+        time_rows,
+        note="fit s: wall time of fit() on uint8 pixels (Keras rows: scaling to "
+        "float32, building, compiling and model.fit(verbose=0)); accuracy on the "
+        "official test set. Seeds: random_state / keras.utils.set_random_seed = "
+        f"{args.seed} + run index; everything else at its default.",
+    )
+    method = (stats["dense"] or ref or {}).get("method", "?")
+    C.print_table(
+        "Target 4: peak resident memory (RSS, MiB) of the same fits",
+        ["configuration", "RSS before fit", "peak RSS in fit",
+         "ratio to Keras same", "fit increase", "increase ratio"],
+        mem_rows,
+        note=f"peak RSS in fit: the process's high-water mark during fit ({method}"
+        "), from a fresh process that has imported the same modules (TensorFlow, "
+        "Keras, scikit-learn, skfmnist) and loaded the uint8 data; fit increase: "
+        "peak minus RSS before fit. Medians over the runs.",
+    )
+    dense = stats["dense"] or {}
+    acc = dense.get("accuracy")
+    targets.add("3a. default pipeline test accuracy", acc, ">= 0.900",
+                None if acc is None else acc >= 0.900)
+    fit_s = dense.get("fit_s")
+    targets.add("3b. default pipeline fit wall time", fit_s, "<= 60 s",
+                None if fit_s is None else fit_s <= 60, " s")
+    peak_ratio = C.ratio(dense.get("peak"), ref.get("peak"))
+    targets.add("4. peak RSS, default pipeline / plain Keras same", peak_ratio,
+                "<= 1.25", None if peak_ratio is None else peak_ratio <= 1.25, "x")
+    return {"results": results, "stats": stats}
+
+
+# -- target 5: GridSearchCV n_jobs ------------------------------------------------
+
+
+def _worker_threads():
+    """TensorFlow intra-op threads and OMP_NUM_THREADS of a joblib worker."""
+    tf = sys.modules.get("tensorflow")
+    intra = tf.config.threading.get_intra_op_parallelism_threads() if tf else None
+    return intra, os.environ.get("OMP_NUM_THREADS")
+
+
+def child_grid(spec):
+    C.import_keras()
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from skfmnist import DenseClassifier, PixelScaler
+
+    X, y, _, _ = C.load_data(n_train=spec["n_train"], seed=spec["seed"])
+    pipe = Pipeline([
+        ("scale", PixelScaler()),
+        ("clf", DenseClassifier(epochs=spec["epochs"], random_state=spec["seed"])),
+    ])
+    times = []
+    for _ in range(2):  # fresh joblib workers, then the same workers again
+        search = GridSearchCV(pipe, GRID, cv=3, n_jobs=spec["n_jobs"])
+        seconds, _ = C.timed(search.fit, X, y)
+        times.append(seconds)
+    workers = None
+    if spec["n_jobs"] > 1:
+        workers = sorted(set(Parallel(n_jobs=spec["n_jobs"])(
+            delayed(_worker_threads)() for _ in range(2 * spec["n_jobs"]))))
+    return {"n_jobs": spec["n_jobs"], "cold": times[0], "warm": times[1],
+            "best": str(search.best_params_), "score": float(search.best_score_),
+            "main_threads": C.tf_threads_label(), "workers": str(workers)}
+
+
+def section_grid(args, cfg, targets):
+    n_repeats = args.repeats or cfg["grid_repeats"]
+    results = {1: [], 2: []}
+    for i in range(n_repeats):
+        for n_jobs in ((1, 2) if i % 2 == 0 else (2, 1)):
+            spec = {"job": "grid", "n_jobs": n_jobs, "n_train": cfg["grid_n_train"],
+                    "epochs": cfg["grid_epochs"], "seed": args.seed}
+            result = C.run_child(SCRIPT, spec)
+            results[n_jobs].append(result)
+            print(f"  [n_jobs={n_jobs} #{i + 1}] " + (
+                result["error"] if "error" in result else
+                f"fresh workers {result['cold']:.1f} s, running workers "
+                f"{result['warm']:.1f} s"), flush=True)
+    print()
+    stats = {}
+    for n_jobs, runs in results.items():
+        ok = [r for r in runs if "error" not in r]
+        stats[n_jobs] = ok and {"cold": C.median([r["cold"] for r in ok]),
+                                "warm": C.median([r["warm"] for r in ok]),
+                                "score": ok[0]["score"], "best": ok[0]["best"],
+                                "workers": ok[0]["workers"],
+                                "threads": ok[0]["main_threads"]}
+    base = stats[1] or {}
+    rows = []
+    for n_jobs, s in stats.items():
+        if not s:
+            rows.append([f"n_jobs={n_jobs}", "-", "-", "-", "-", "-", "failed: "
+                         + results[n_jobs][0].get("error", "?")])
+            continue
+        threads = s["threads"] if n_jobs == 1 else (
+            f"workers (TF intra, OMP_NUM_THREADS): {s['workers']}")
+        rows.append([
+            f"GridSearchCV(n_jobs={n_jobs})", C.fmt(s["cold"], ".1f"),
+            C.fmt(C.ratio(s["cold"], base.get("cold")), ".2f"),
+            C.fmt(s["warm"], ".1f"), C.fmt(C.ratio(s["warm"], base.get("warm")), ".2f"),
+            C.fmt(s["score"], ".4f"), threads,
+        ])
+    n_fits = len(GRID["clf__hidden_layer_sizes"]) * 3
+    C.print_table(
+        f"Target 5: GridSearchCV, {cfg['grid_n_train']:,} images, cv=3, "
+        f"{n_fits} fits + refit, {cfg['grid_epochs']} epochs each",
+        ["configuration", "fresh process s", "ratio", "workers running s", "ratio",
+         "best CV acc", "threads"],
+        rows,
+        note=[
+            "Pipeline([PixelScaler(), DenseClassifier(epochs="
+            f"{cfg['grid_epochs']})]), grid clf__hidden_layer_sizes = "
+            f"{GRID['clf__hidden_layer_sizes']}. fresh process: the first "
+            "GridSearchCV.fit in a new process (joblib starts its workers, each "
+            "imports TensorFlow); workers running: a second identical search "
+            "right after it, reusing joblib's workers. Medians over "
+            f"{n_repeats} process(es) per setting.",
+        ],
+    )
+    cold = C.ratio((stats[2] or {}).get("cold"), base.get("cold"))
+    targets.add("5. GridSearchCV n_jobs=2 / n_jobs=1, fresh process", cold, "<= 1",
+                None if cold is None else cold <= 1.0, "x")
+    warm = C.ratio((stats[2] or {}).get("warm"), base.get("warm"))
+    targets.add("5'. same, joblib workers already running", warm, "<= 1",
+                None if warm is None else warm <= 1.0, "x")
+    return {"results": results}
+
+
+# -- main ------------------------------------------------------------------------
+
+
+SECTIONS = ("epoch", "default", "grid")
+
+
+def main(argv=None):
+    parser = C.base_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", choices=SECTIONS, action="append",
+        help="run only this section (repeatable): epoch = target 1, default = "
+        "targets 3 and 4, grid = target 5",
+    )
+    args = parser.parse_args(argv)
+    C.apply_thread_option(args)
+    if args.child:
+        C.child_main(args.child, {"epoch": child_epoch,
+                                  "default_fit": child_default_fit,
+                                  "grid": child_grid})
+        return
+    cfg = QUICK if args.quick else FULL
+    if args.repeats:
+        cfg = {**cfg, "epoch_repeats": args.repeats}
+    sections = args.only or SECTIONS
+    start = time.perf_counter()
+    keras = C.import_keras()
+    settings = ", ".join(f"{k}={v}" for k, v in cfg.items())
+    C.print_header("skfmnist benchmark: training", args, settings)
+    why = scikeras_status()[1]
+    if why:
+        print(f"note: scikeras row left out: {why}\n")
+    targets = C.Targets(args.quick)
+    payload = {"config": cfg, "threads": C.thread_info(), "versions": C.versions()}
+    if "epoch" in sections:
+        payload["epoch"] = section_epoch(args, cfg, keras, targets)
+    if "default" in sections:
+        payload["default"] = section_default(args, cfg, targets)
+    if "grid" in sections:
+        payload["grid"] = section_grid(args, cfg, targets)
+    targets.print()
+    payload["targets"] = targets.as_dicts()
+    print(f"total wall time: {time.perf_counter() - start:.0f} s")
+    C.write_json(args.json, payload)
+
+
+if __name__ == "__main__":
+    main()
