@@ -431,6 +431,11 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    def __sklearn_is_fitted__(self):
+        # A fit that failed on bad labels may have set classes_ already; only
+        # a built model makes the estimator usable.
+        return hasattr(self, "model_")
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True

@@ -326,6 +326,11 @@ def test_prediction_errors(blobs):
     X, y = blobs
     with pytest.raises(NotFittedError, match="not fitted yet"):
         fast().predict(X)
+    failed = fast()
+    with pytest.raises(ValueError, match="only one class"):
+        failed.fit(X, np.zeros_like(y))
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        failed.predict(X)
     clf = fast().fit(X, y)
     with pytest.raises(ValueError, match="X has 19 features, but DenseClassifier"):
         clf.predict(X[:, 1:])
