@@ -75,25 +75,6 @@ def apply_thread_option(args):
 # -- TensorFlow / Keras ------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _silenced_fd2():
-    """Point file descriptor 2 at ``os.devnull`` (TensorFlow's C++ start-up log)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def import_keras(tf_default_threads=False):
     """Import Keras quietly.
 
@@ -106,6 +87,8 @@ def import_keras(tf_default_threads=False):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if tf_default_threads:
+        from skfmnist._keras_env import _silenced_fd2
+
         with _silenced_fd2():
             import keras
             import tensorflow as tf
@@ -187,6 +170,33 @@ def keras_epoch_timer(keras, log):
             log["last"] = now
 
     return EpochTimer()
+
+
+class LineClock:
+    """A stdout stand-in that notes when a line holding ``marker`` is printed.
+
+    Estimators that print one line per epoch (``DenseClassifier(verbose=2)``,
+    ``MLPClassifier(verbose=True)``) can so be timed per epoch within a single
+    ``fit`` call, like Keras with a callback. The lines themselves are dropped.
+    """
+
+    def __init__(self, marker):
+        self.marker = marker
+        self.times = []
+
+    def write(self, text):
+        now = time.perf_counter()
+        self.times.extend([now] * text.count(self.marker))
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def epoch_times(start, stamps):
+    """Durations between ``start`` and successive time stamps."""
+    edges = [start, *stamps]
+    return [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 # -- data ---------------------------------------------------------------------

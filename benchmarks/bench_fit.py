@@ -16,6 +16,7 @@ Run ``python benchmarks/bench_fit.py`` (about 10 minutes on two cores) or
 See benchmarks/README.md for how to read the tables.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -28,6 +29,8 @@ SCRIPT = os.path.abspath(__file__)
 # 784-100-10 network of target 1.
 EPOCH_HIDDEN = (100,)
 EPOCH_BATCH = 32
+# steps_per_execution of the "tuned plain Keras" row.
+KERAS_SPE = 32
 # Plain Keras reference of target 3 (from the issue): 784-256-128-10.
 REF_HIDDEN = (256, 128)
 REF_DROPOUT = 0.2
@@ -41,7 +44,7 @@ GRID = {"clf__hidden_layer_sizes": [(64,), (128,), (256,)]}
 FULL = {
     "epoch_n_train": None,  # all 60,000
     "epoch_repeats": 5,  # timed epochs after the first
-    "extra_thread_rows": True,
+    "extra_rows": True,
     "default_repeats": 3,
     "keras_same_repeats": 1,
     "default_epochs": None,  # the classifier's default
@@ -53,7 +56,7 @@ FULL = {
 QUICK = {
     "epoch_n_train": 8000,
     "epoch_repeats": 2,
-    "extra_thread_rows": False,
+    "extra_rows": False,
     "default_repeats": 1,
     "keras_same_repeats": 1,
     "default_epochs": 1,
@@ -70,6 +73,7 @@ QUICK = {
 def keras_mlp(
     keras, hidden, *, dropout=0.0, activation="relu", alpha=0.0, n_features=784,
     n_classes=10, loss="sparse_categorical_crossentropy", learning_rate=1e-3,
+    **compile_kwargs,
 ):
     """A compiled plain Keras MLP, the way its documentation writes one."""
     layers = [keras.Input((n_features,))]
@@ -92,6 +96,7 @@ def keras_mlp(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss,
         metrics=["accuracy"],
+        **compile_kwargs,
     )
     return model
 
@@ -170,21 +175,50 @@ def epoch_scikeras(keras, data, n_epochs, seed):
     return log["epochs"], float(clf.score(C.scale(X_test), y_test))
 
 
+def _checked(start, clock, n_epochs):
+    if len(clock.times) != n_epochs:
+        raise RuntimeError(
+            f"expected {n_epochs} lines holding {clock.marker!r}, got "
+            f"{len(clock.times)}: the estimator's verbose output changed"
+        )
+    return C.epoch_times(start, clock.times)
+
+
 def epoch_mlp(keras, data, n_epochs, seed):
     from sklearn.neural_network import MLPClassifier
 
     X, y, X_test, y_test = data
     C.suppress_convergence_warnings()
-    # max_iter=1 with warm_start: each fit call runs exactly one epoch.
+    # verbose=True prints one line per epoch: its time stamps time the epochs.
     clf = MLPClassifier(
-        hidden_layer_sizes=EPOCH_HIDDEN, batch_size=EPOCH_BATCH, max_iter=1,
-        warm_start=True, random_state=seed,
+        hidden_layer_sizes=EPOCH_HIDDEN, batch_size=EPOCH_BATCH, max_iter=n_epochs,
+        n_iter_no_change=n_epochs + 1, verbose=True, random_state=seed,
     )
-    times = C.repeat(lambda: clf.fit(X, y), n_epochs)
-    return times, float(clf.score(C.scale(X_test), y_test))
+    clock = C.LineClock("Iteration ")
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(clock):
+        clf.fit(X, y)
+    return _checked(start, clock, n_epochs), float(clf.score(C.scale(X_test), y_test))
 
 
 def epoch_dense(keras, data, n_epochs, seed):
+    from skfmnist import DenseClassifier
+
+    X, y, X_test, y_test = data
+    # verbose=2 prints one line per epoch: its time stamps time the epochs.
+    clf = DenseClassifier(
+        hidden_layer_sizes=EPOCH_HIDDEN, dropout=0.0, batch_size=EPOCH_BATCH,
+        epochs=n_epochs, learning_rate_schedule="constant", verbose=2,
+        random_state=seed,
+    )
+    clock = C.LineClock("Epoch ")
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(clock):
+        clf.fit(X, y)
+    return _checked(start, clock, n_epochs), float(clf.score(C.scale(X_test), y_test))
+
+
+def epoch_dense_per_call(keras, data, n_epochs, seed):
     from skfmnist import DenseClassifier
 
     X, y, X_test, y_test = data
@@ -199,13 +233,31 @@ def epoch_dense(keras, data, n_epochs, seed):
     return times, float(clf.score(C.scale(X_test), y_test))
 
 
+def epoch_keras_spe(keras, data, n_epochs, seed):
+    X, y, X_test, y_test = data
+    log = {"t0": time.perf_counter()}
+    keras.utils.set_random_seed(seed)
+    model = keras_mlp(keras, EPOCH_HIDDEN, steps_per_execution=KERAS_SPE)
+    model.fit(
+        X, y, batch_size=EPOCH_BATCH, epochs=n_epochs, verbose=0,
+        callbacks=[C.keras_epoch_timer(keras, log)],
+    )
+    return log["epochs"], keras_accuracy(model, X_test, y_test)
+
+
 EPOCH_LIBS = {
     "keras": ("plain Keras model.fit", epoch_plain_keras),
     "wrapper": ("keras.wrappers.SKLearnClassifier", epoch_keras_wrapper),
     "scikeras": ("scikeras KerasClassifier", epoch_scikeras),
     "mlp": ("sklearn MLPClassifier", epoch_mlp),
     "dense": ("skfmnist DenseClassifier", epoch_dense),
+    # Extra rows of full runs.
+    "dense_per_call": ("skfmnist DenseClassifier, one warm_start fit call per "
+                       "epoch", epoch_dense_per_call),
+    "keras_spe": ("plain Keras model.fit, compile(steps_per_execution=32)",
+                  epoch_keras_spe),
 }
+EXTRA_LIBS = ("dense_per_call", "keras_spe")
 
 
 def run_epoch_lib(lib, keras, data, n_epochs, seed):
@@ -249,12 +301,14 @@ def section_epoch(args, cfg, keras, targets):
     n_train = len(data[1])
     rows = []
     for lib in EPOCH_LIBS:
+        if lib in EXTRA_LIBS and not cfg["extra_rows"]:
+            continue
         if lib == "scikeras" and scikeras_status()[0] is None:
             rows.append({"label": EPOCH_LIBS[lib][0], "lib": lib,
                          "error": scikeras_status()[1]})
             continue
         rows.append(run_epoch_lib(lib, keras, data, n_epochs, args.seed))
-    if cfg["extra_thread_rows"]:
+    if cfg["extra_rows"]:
         spec = {"job": "epoch", "n_train": cfg["epoch_n_train"], "seed": args.seed,
                 "n_epochs": n_epochs}
         rows.append(C.run_child(SCRIPT, {
@@ -287,28 +341,41 @@ def section_epoch(args, cfg, keras, targets):
          "epoch s (min)", "ratio to Keras", f"test acc ({n_epochs} ep)", "note"],
         table,
         note=[
-            f"first epoch: from the call (model built) to the end of epoch 1, "
-            f"tracing included; epoch: median of the {n_epochs - 1} epochs after "
-            "it. Keras-based rows are timed per epoch inside one fit(epochs=...) "
-            "call (callback); MLPClassifier and DenseClassifier per fit call "
-            "with warm_start=True and one epoch per call, so their times also "
-            "hold each call's input validation.",
+            "first epoch: from the start of the fit call (model not built yet) "
+            "to the end of epoch 1, tracing included; epoch: median (and "
+            f"minimum) of the {n_epochs - 1} epochs after it, all within one fit "
+            "call: Keras-based rows timed by a callback, MLPClassifier "
+            "(verbose=True) and DenseClassifier (verbose=2) by the time stamps "
+            "of the line they print after each epoch. The 'one warm_start fit "
+            "call per epoch' row times whole fit(epochs=1) calls instead, so it "
+            "also holds fit's per-call work (input checks, copying the data "
+            "into tensors).",
             "plain Keras: model.fit(X, y, batch_size=32, verbose=0), otherwise "
-            "default arguments; every Keras model gets float32 pixels in [0, 1]. "
+            "default arguments; every model gets float32 pixels in [0, 1]. "
             "DenseClassifier(hidden_layer_sizes=(100,), dropout=0, batch_size=32, "
-            "epochs=1, learning_rate_schedule='constant', warm_start=True); "
-            "MLPClassifier(hidden_layer_sizes=(100,), batch_size=32, max_iter=1, "
-            "warm_start=True).",
+            "learning_rate_schedule='constant'); MLPClassifier("
+            "hidden_layer_sizes=(100,), batch_size=32). Ratios are to the plain "
+            "Keras row; the targets use the DenseClassifier row.",
         ],
     )
     by_lib = {r.get("lib"): r for r in rows if "error" not in r and not r.get("extra")}
     dense = by_lib.get("dense", {}).get("epoch")
     mlp = by_lib.get("mlp", {}).get("epoch")
     ratio = C.ratio(dense, reference)
-    targets.add("1a. DenseClassifier epoch / plain Keras epoch", ratio,
+    targets.add("1a. DenseClassifier epoch / plain Keras epoch (medians)", ratio,
+                "<= 0.35", None if ratio is None else ratio <= 0.35, "x")
+
+    def fastest(lib):
+        row = by_lib.get(lib, {})
+        return min(row["epochs"]) if row.get("epochs") else None
+
+    # Medians absorb a minority of slow epochs only; on a busy machine the
+    # fastest epochs compare the libraries with the least interference.
+    ratio = C.ratio(fastest("dense"), fastest("keras"))
+    targets.add("1a'. same, fastest epochs (min / min)", ratio,
                 "<= 0.35", None if ratio is None else ratio <= 0.35, "x")
     ratio = C.ratio(dense, mlp)
-    targets.add("1b. DenseClassifier epoch / MLPClassifier epoch", ratio,
+    targets.add("1b. DenseClassifier epoch / MLPClassifier epoch (medians)", ratio,
                 "< 1", None if ratio is None else ratio < 1, "x")
     return rows
 
