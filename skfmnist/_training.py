@@ -42,7 +42,6 @@ def _train_function(model, label_smoothing):
     variables = model.trainable_variables
     dtype = model.inputs[0].dtype
     n_features = model.inputs[0].shape[1]
-    n_classes = model.outputs[0].shape[1]
     smoothing = float(label_smoothing)
 
     def step(X, y, w):
@@ -87,7 +86,6 @@ def _train_function(model, label_smoothing):
             totals = tuple(t + s for t, s in zip(totals, sums, strict=True))
         return totals
 
-    del n_classes
     cache[key] = run
     return run
 
@@ -149,8 +147,9 @@ class EpochRunner:
 
     def new_order(self):
         """Draw the order in which the next epoch visits the samples."""
-        order = self.rng.permutation(self.n_samples) if self.shuffle else None
-        if order is None:
+        if self.shuffle:
+            order = self.rng.permutation(self.n_samples)
+        else:
             order = np.arange(self.n_samples)
         self._order = self._tf.convert_to_tensor(order.astype(np.int32))
 
