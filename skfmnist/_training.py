@@ -29,6 +29,64 @@ def _logits_model(model):
     return keras.Model(model.inputs, model.get_layer("logits").output)
 
 
+def _handle(variable):
+    """The resource handle of a Keras variable on the TensorFlow backend."""
+    return getattr(variable, "value", variable).handle
+
+
+def _fused_adam(optimizer, variables):
+    """Apply gradients with TensorFlow's fused Adam kernel, if it is the same step.
+
+    Keras' Adam builds its update from about a dozen small ops per variable;
+    ``ResourceApplyAdam`` computes the same update (same bias correction and
+    epsilon placement) in one kernel, on Keras' own slot variables, so the
+    optimizer's state stays exactly what Keras would hold. Returns None when
+    the optimizer has anything the kernel does not do (AMSGrad, weight decay,
+    clipping, EMA, gradient accumulation, loss scaling).
+    """
+    keras = import_keras()
+    plain = (
+        type(optimizer) is keras.optimizers.Adam
+        and not optimizer.amsgrad
+        and not optimizer.weight_decay
+        and optimizer.clipnorm is None
+        and optimizer.clipvalue is None
+        and optimizer.global_clipnorm is None
+        and not optimizer.use_ema
+        and not optimizer.gradient_accumulation_steps
+    )
+    if not plain:
+        return None
+    import tensorflow as tf
+
+    try:
+        slots = [
+            (optimizer._momentums[i], optimizer._velocities[i])
+            for i in map(optimizer._get_variable_index, variables)
+        ]
+    except (AttributeError, KeyError, IndexError):
+        # Another Keras version may keep Adam's slots elsewhere: use its apply.
+        return None
+
+    def apply(gradients):
+        dtype = variables[0].dtype
+        step = tf.cast(optimizer.iterations + 1, dtype)
+        beta_1 = tf.constant(optimizer.beta_1, dtype)
+        beta_2 = tf.constant(optimizer.beta_2, dtype)
+        learning_rate = tf.cast(optimizer.learning_rate, dtype)
+        for variable, gradient, (m, v) in zip(variables, gradients, slots, strict=True):
+            tf.raw_ops.ResourceApplyAdam(
+                var=_handle(variable), m=_handle(m), v=_handle(v),
+                beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                lr=learning_rate, beta1=beta_1, beta2=beta_2,
+                epsilon=tf.constant(optimizer.epsilon, dtype),
+                grad=tf.cast(gradient, dtype),
+            )
+        optimizer.iterations.assign_add(1)
+
+    return apply
+
+
 def _train_function(model, label_smoothing):
     """Return a compiled ``run(X, y, w, order, start, stop, batch_size)``."""
     key = ("train", float(label_smoothing))
@@ -40,6 +98,9 @@ def _train_function(model, label_smoothing):
     logits_model = _logits_model(model)
     optimizer = model.optimizer
     variables = model.trainable_variables
+    apply = _fused_adam(optimizer, variables) or (
+        lambda gradients: optimizer.apply(gradients, variables)
+    )
     dtype = model.inputs[0].dtype
     n_features = model.inputs[0].shape[1]
     smoothing = float(label_smoothing)
@@ -58,8 +119,7 @@ def _train_function(model, label_smoothing):
             loss = tf.math.divide_no_nan(tf.reduce_sum(w * nll), tf.reduce_sum(w))
             penalty = tf.add_n(logits_model.losses) if logits_model.losses else 0.0
             objective = loss + tf.cast(penalty, loss.dtype)
-        gradients = tape.gradient(objective, variables)
-        optimizer.apply(gradients, variables)
+        apply(tape.gradient(objective, variables))
         correct = tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32) == y, w.dtype)
         return tf.reduce_sum(w * nll), tf.reduce_sum(w * correct), tf.reduce_sum(w)
 

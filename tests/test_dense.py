@@ -372,3 +372,50 @@ def test_every_optimizer_trains(blobs, optimizer):
     X, y = blobs
     clf = fast(optimizer=optimizer, learning_rate=0.05, epochs=5).fit(X, y)
     assert clf.score(X, y) > 0.8
+
+
+def test_fused_adam_step_is_the_adam_formula(blobs):
+    X, y = blobs
+    params = dict(dtype="float64", epochs=1, dropout=0.0, batch_size=1000)
+    initial = fast(learning_rate=1e-30, **params).fit(X, y).model_.get_weights()
+    clf = fast(learning_rate_schedule="constant", **params).fit(X, y)
+    optimizer = clf.model_.optimizer
+    # One full-batch step from the same initial weights, by the book (Kingma
+    # and Ba, with Keras' epsilon placement); the rate is stored as float32.
+    lr = float(np.float32(0.01))
+    alpha = lr * np.sqrt(1 - 0.999) / (1 - 0.9)
+    for i, (w0, w1) in enumerate(zip(initial, clf.model_.get_weights(), strict=True)):
+        m = np.asarray(optimizer._momentums[i])
+        v = np.asarray(optimizer._velocities[i])
+        assert_allclose(w1, w0 - alpha * m / (np.sqrt(v) + 1e-7), rtol=0, atol=1e-15)
+    assert int(optimizer.iterations.numpy()) == 1
+
+
+def test_fused_adam_follows_keras_adam(blobs, monkeypatch):
+    import skfmnist._training as training
+
+    X, y = blobs
+    params = dict(dtype="float64", epochs=3, dropout=0.0)
+    fused = fast(**params).fit(X, y)
+    monkeypatch.setattr(training, "_fused_adam", lambda optimizer, variables: None)
+    keras_adam = fast(**params).fit(X, y)
+    # Keras' own Adam rounds a constant through float32 even in float64, so
+    # the two agree to about 1e-5, not to the last digit.
+    for a, b in zip(
+        fused.model_.get_weights(), keras_adam.model_.get_weights(), strict=True
+    ):
+        assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert_allclose(fused.loss_curve_, keras_adam.loss_curve_, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "optimizer, fused", [("adam", True), ("adamw", False), ("sgd", False)]
+)
+def test_fused_adam_only_for_plain_adam(blobs, optimizer, fused):
+    from skfmnist._training import _fused_adam
+
+    X, y = blobs
+    model = fast(optimizer=optimizer, epochs=1).fit(X, y).model_
+    assert (_fused_adam(model.optimizer, model.trainable_variables) is not None) == (
+        fused
+    )
