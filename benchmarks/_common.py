@@ -510,6 +510,14 @@ def ratio(value, reference):
     return value / reference
 
 
+def finish(targets, payload, start, json_path):
+    """Print the targets block and the total time; save the JSON if asked."""
+    targets.print()
+    payload["targets"] = targets.as_dicts()
+    print(f"total wall time: {time.perf_counter() - start:.0f} s")
+    write_json(json_path, payload)
+
+
 def write_json(path, payload):
     if path:
         with open(path, "w") as f:

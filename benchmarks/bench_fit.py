@@ -693,10 +693,7 @@ def main(argv=None):
         payload["default"] = section_default(args, cfg, targets)
     if "grid" in sections:
         payload["grid"] = section_grid(args, cfg, targets)
-    targets.print()
-    payload["targets"] = targets.as_dicts()
-    print(f"total wall time: {time.perf_counter() - start:.0f} s")
-    C.write_json(args.json, payload)
+    C.finish(targets, payload, start, args.json)
 
 
 if __name__ == "__main__":

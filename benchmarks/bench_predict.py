@@ -215,10 +215,7 @@ def main(argv=None):
         single = results["skfmnist DenseClassifier.predict"]["single"] * 1e3
         targets.add(f"2b. DenseClassifier.predict, 1 image, median, {name}",
                     single, "< 2 ms", single < 2, " ms")
-    targets.print()
-    payload["targets"] = targets.as_dicts()
-    print(f"total wall time: {time.perf_counter() - start:.0f} s")
-    C.write_json(args.json, payload)
+    C.finish(targets, payload, start, args.json)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def _fused_adam(optimizer, variables):
     Keras' Adam builds its update from about a dozen small ops per variable;
     ``ResourceApplyAdam`` computes the same update (same bias correction and
     epsilon placement) in one kernel, on Keras' own slot variables, so the
-    optimizer's state stays exactly what Keras would hold. Returns None when
+    optimizer keeps the state Keras would hold (Keras rounds one constant
+    through float32 even in float64, so the two agree to about 1e-5, not to
+    the last digit). Returns None when
     the optimizer has anything the kernel does not do (AMSGrad, weight decay,
     clipping, EMA, gradient accumulation, loss scaling).
     """
