@@ -7,6 +7,7 @@ fresh interpreter) and table printing.
 
 import argparse
 import contextlib
+import datetime
 import gzip
 import json
 import math
@@ -22,6 +23,11 @@ from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
+#: Where every benchmark writes its results (one JSON file per script); the
+#: documentation's performance page is generated from these files.
+RESULTS_DIR = BENCH_DIR / "results"
+#: Version of the layout of the results files, read by docs/_ext.
+RESULTS_FORMAT = 1
 
 try:  # installed normally: nothing to do
     import skfmnist  # noqa: F401
@@ -523,3 +529,96 @@ def write_json(path, payload):
         with open(path, "w") as f:
             json.dump(payload, f, indent=2, default=str)
         print(f"results written to {path}")
+
+
+def cpu_model():
+    """The CPU's model name as the kernel reports it (``"unknown"`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info():
+    """CPU model, core counts and load average: what the figures depend on."""
+    usable = (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count()
+    )
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": usable,
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in load] if load else None,
+    }
+
+
+def results_path(name, quick):
+    """``benchmarks/results/<name>.json``, or ``<name>.quick.json`` for --quick.
+
+    Quick runs get their own file so that a smoke run never replaces the
+    figures of a full run, which are the ones the documentation shows.
+    """
+    return RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
+
+
+def write_results(name, results, args, settings, *, directory=None):
+    """Write one benchmark run to ``benchmarks/results/<name>.json``; return the path.
+
+    Parameters
+    ----------
+    name : str
+        Short name of the benchmark, e.g. ``"bench_fit"``; the file name.
+    results : dict
+        The figures, JSON-serialisable (anything else is written with
+        ``str``). Keep each figure next to the parameters it was measured
+        with, and the threads its row used.
+    args : argparse.Namespace
+        The parsed command line; every option is recorded (``--quick`` also
+        picks ``<name>.quick.json``).
+    settings : str or dict
+        What the run held fixed (network, epochs, subset sizes, ...), in words
+        or as a dict.
+    directory : path-like, default=None
+        Where to write instead of ``benchmarks/results/`` (tests, ``--json``).
+
+    The file also records the date (UTC), the command line, the library
+    versions, the CPU model, core counts, load average and the thread
+    settings of this process (TensorFlow pools, BLAS pools, thread variables).
+    """
+    quick = bool(getattr(args, "quick", False))
+    path = results_path(name, quick)
+    if directory is not None:
+        path = Path(directory) / path.name
+    options = {k: v for k, v in vars(args).items() if k != "child"}
+    now = datetime.datetime.now(datetime.timezone.utc)
+    payload = {
+        "format": RESULTS_FORMAT,
+        "benchmark": name,
+        "mode": "quick" if quick else "full",
+        "date": now.isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "parameters": options,
+        "settings": settings,
+        "versions": versions(),
+        "machine": machine_info(),
+        "threads": thread_info(),
+        "results": results,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    # Written aside and renamed, so a run killed half-way keeps the old file.
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    print(f"results written to {shown}")
+    return path
