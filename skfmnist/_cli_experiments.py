@@ -1,0 +1,119 @@
+"""``skfmnist experiments``: the notebook's six models next to its figures."""
+
+import time
+
+from ._cli_args import VERBOSE
+from ._cli_console import Console, text_table
+from ._cli_data import load_data
+from ._experiments import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR
+from .report import check_output_folder
+
+
+def experiments_epilog():
+    """The ``--help`` epilog: the six models, their epochs and outcome."""
+    lines = ["the notebook's models (seed 42, Adam, batch 32, no dropout):"]
+    for exp in EXPERIMENTS:
+        if exp.sweep:
+            outcome = (
+                f"lr {SWEEP_MIN_LR:g} to {SWEEP_MAX_LR:.3g}, "
+                f"found {exp.reported_learning_rate:g}"
+            )
+        else:
+            outcome = f"lr {exp.learning_rate:g}, reported {exp.reported:.0%}"
+        lines.append(
+            f"  {exp.number}  {exp.model:<25} {exp.epochs:>2} epochs  {outcome}"
+        )
+    lines += [
+        "",
+        "examples:",
+        "  skfmnist experiments",
+        "  skfmnist experiments --sample --epochs-scale 0.1   # a quick check",
+    ]
+    return "\n".join(lines)
+
+
+def format_experiments(results):
+    """The experiments table as text, with percentages and the sweep's rate."""
+    import pandas as pd
+
+    def percent(value):
+        return "-" if pd.isna(value) else f"{value:.1%}"
+
+    table = pd.DataFrame(
+        {
+            "#": results["experiment"],
+            "model": results["model"],
+            "epochs": results["epochs"],
+            "learning_rate": [
+                f"{lr:.2g} (suggested)" if not pd.isna(lr_reported) else f"{lr:g}"
+                for lr, lr_reported in zip(
+                    results["learning_rate"], results["reported_learning_rate"],
+                    strict=True,
+                )
+            ],
+            "accuracy": results["accuracy"].map(percent),
+            "reported": [
+                f"lr {lr_reported:g}" if pd.isna(reported) else f"{reported:.0%}"
+                for reported, lr_reported in zip(
+                    results["reported"], results["reported_learning_rate"],
+                    strict=True,
+                )
+            ],
+            "time_s": results["fit_time_s"].map(lambda t: f"{t:.1f}"),
+        }
+    )
+    return text_table(table, left=("model", "learning_rate"))
+
+
+def _save_figure(results, sweep, path):
+    """Accuracies next to the reported ones, and the sweep's loss curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_experiments, plot_lr_finder
+
+    fits = results[results["accuracy"].notna()]
+    figure, (left, right) = plt.subplots(
+        1, 2,
+        figsize=(13, 2.2 + 0.45 * len(fits)),
+        width_ratios=(3, 2),
+        layout="constrained",
+    )
+    labels = fits["experiment"].astype(str) + ": " + fits["model"]
+    plot_experiments(fits.assign(model=labels), ax=left)
+    if sweep is not None:
+        plot_lr_finder(sweep, ax=right)
+        right.set_title("Model 3: learning-rate sweep")
+    else:
+        right.set_axis_off()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+
+
+def cmd_experiments(args):
+    from ._experiments import run_experiments
+
+    console = Console(args.verbosity)
+    out = check_output_folder(args.out)
+    data = load_data(args, console)
+    console.info(f"Data: {data.describe()}")
+    start = time.perf_counter()
+    results, sweep = run_experiments(
+        data.X, data.y, data.X_test, data.y_test,
+        epochs_scale=args.epochs_scale,
+        verbose=1 if args.verbosity >= VERBOSE else 0,
+        log=console.info,
+    )
+    wall_time = time.perf_counter() - start
+    console.info("")
+    console.result(
+        f"Test accuracy of the notebook's models ({data.label}, seed 42):"
+    )
+    console.result(format_experiments(results))
+    console.result(f"Wall time: {wall_time:.1f} s")
+    results.to_csv(out / "experiments.csv", index=False)
+    _save_figure(results, sweep, out / "experiments.png")
+    console.result(f"Wrote experiments.csv and experiments.png to {out.resolve()}")
+    return 0

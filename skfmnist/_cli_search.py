@@ -1,0 +1,81 @@
+"""``skfmnist search``: cross-validate candidate hidden layer sizes."""
+
+import time
+
+from ._cli_args import VERBOSE, model_params
+from ._cli_console import Console, text_table
+from ._cli_data import load_data
+from ._cli_train import describe, make_pipeline
+from .report import check_output_folder
+
+#: Default candidates of ``skfmnist search --hidden-grid``.
+DEFAULT_HIDDEN_GRID = ("128", "256,128", "20,20,20")
+
+
+def ranked_table(cv_results):
+    """``cv_results_`` as a DataFrame sorted by rank (all columns)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(cv_results)
+    frame["params"] = [
+        ", ".join(
+            f"{name.split('__')[-1]}={value!r}" for name, value in params.items()
+        )
+        for params in frame["params"]
+    ]
+    first = ["rank_test_score", "params", "mean_test_score", "std_test_score"]
+    frame = frame[first + [column for column in frame if column not in first]]
+    return frame.sort_values(["rank_test_score", "mean_fit_time"]).reset_index(
+        drop=True
+    )
+
+
+def cmd_search(args):
+    console = Console(args.verbosity)
+    out = check_output_folder(args.out)
+    data = load_data(args, console)
+    console.info(f"Data: {data.describe()}")
+    params = model_params(args)
+    pipe = make_pipeline(
+        {**params, "verbose": 1 if args.verbosity >= VERBOSE else 0}
+    )
+
+    import pandas as pd
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(
+        pipe,
+        {"clf__hidden_layer_sizes": list(dict.fromkeys(args.hidden_grid))},
+        cv=args.cv,
+        n_jobs=args.n_jobs,
+        verbose=args.verbosity,
+        error_score="raise",
+    )
+    console.info(f"Searching hidden_layer_sizes of {describe(params)}")
+    start = time.perf_counter()
+    search.fit(data.X, data.y)
+    wall_time = time.perf_counter() - start
+    ranked = ranked_table(search.cv_results_)
+    table = pd.DataFrame(
+        {
+            "rank": ranked["rank_test_score"],
+            "params": ranked["params"],
+            "mean_accuracy": ranked["mean_test_score"].map("{:.4f}".format),
+            "std_accuracy": ranked["std_test_score"].map("{:.4f}".format),
+            "mean_fit_time_s": ranked["mean_fit_time"].map("{:.1f}".format),
+        }
+    )
+    test_accuracy = float(search.score(data.X_test, data.y_test))
+    console.result(
+        f"{args.cv}-fold cross-validated accuracy ({data.label}, "
+        f"{len(ranked)} candidates, {wall_time:.1f} s):"
+    )
+    console.result(text_table(table, left=("params",)))
+    best = search.best_params_["clf__hidden_layer_sizes"]
+    console.result(
+        f"Best: hidden_layer_sizes={best!r}, test accuracy {test_accuracy:.4f} "
+        "(refitted on the whole training set)"
+    )
+    ranked.to_csv(out / "search.csv", index=False)
+    console.result(f"Wrote search.csv to {out.resolve()}")
+    return 0
