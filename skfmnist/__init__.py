@@ -7,6 +7,7 @@ not start TensorFlow.
 
 import importlib
 
+from ._keras_env import get_num_threads, set_num_threads
 from ._scaler import PixelScaler
 from .datasets import CLASS_NAMES, fetch_fashion_mnist, load_sample
 
@@ -25,7 +26,9 @@ __all__ = [
     "PixelScaler",
     "fetch_fashion_mnist",
     "find_learning_rate",
+    "get_num_threads",
     "load_sample",
+    "set_num_threads",
     "__version__",
 ]
 

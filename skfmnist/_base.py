@@ -1,12 +1,16 @@
 """The scikit-learn side of every skfmnist classifier.
 
 Everything a classifier needs to behave like a scikit-learn estimator lives
-here once: parameter validation, input checks, label encoding, seeding, the
-optimizer and learning-rate schedule, the training loop with early stopping,
-``history_``, prediction and tags. A concrete classifier only says how to
-build the layers between the input and the logits (``_build_logits``).
+here once: parameter validation, input checks and reshaping to the network's
+input shape, label encoding, seeding, the optimizer, atomic fits, ``history_``,
+prediction, pickling and tags. A concrete classifier only says how to build the
+layers between the input and the logits (``_build_logits``), which parameters
+define its network (``_network_params``) and, optionally, the input shape its
+network consumes (``_input_shape``) and a training-time augmentation
+(``_augmentation``).
 """
 
+import importlib
 import math
 import numbers
 from abc import abstractmethod
@@ -24,15 +28,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._keras_env import import_keras
-from ._training import EpochRunner, predict_function
+from ._keras_env import start_runtime
+from ._loop import Schedule, run_epochs
+from ._training import Engine, EpochRunner
 
 __all__ = ["BaseKerasClassifier"]
-
-# Import TensorFlow (quietly) with this module: unpickling a fitted classifier
-# imports it before the Keras model in its state, so the model never triggers
-# TensorFlow's noisy start-up on its own.
-import_keras()
 
 OPTIMIZERS = {
     "adam": "Adam",
@@ -43,14 +43,8 @@ OPTIMIZERS = {
     "rmsprop": "RMSprop",
     "adagrad": "Adagrad",
 }
-# Rows are padded to a multiple of this before inference: very small float32
-# batches take other matrix kernels, whose last-bit rounding would make a
-# sample's probabilities depend on the batch it came in.
-_ROW_ALIGNMENT = 8
-# Learning rate reached at the end of a cosine schedule, as a fraction.
-_COSINE_FLOOR = 0.01
-_PLATEAU_FACTOR = 0.5
-_PLATEAU_PATIENCE = 3
+# Parameters of the base that define the network a warm fit continues.
+_BASE_NETWORK_PARAMS = ("dtype", "optimizer")
 
 
 def _flatten_images(X):
@@ -62,11 +56,41 @@ def _flatten_images(X):
     return X.reshape(X.shape[0], -1) if X.ndim >= 3 else X
 
 
+def _canonical(value):
+    """A comparable form of a parameter value (lists and tuples alike)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return tuple(_canonical(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class _PickledModel:
+    """A Keras model as Keras pickles it, rebuilt only once TensorFlow is quiet.
+
+    Keras pickles a model as ``(function, arguments)``; the function is kept
+    by name, so that unpickling imports nothing from Keras until
+    ``__setstate__`` has started TensorFlow's runtime (quietly, with the
+    documented thread policy) and calls :meth:`rebuild`.
+    """
+
+    def __init__(self, model):
+        function, self.args = model.__reduce__()
+        self.function = (function.__module__, function.__qualname__)
+
+    def rebuild(self):
+        module, qualname = self.function
+        function = importlib.import_module(module)
+        for name in qualname.split("."):
+            function = getattr(function, name)
+        return function(*self.args)
+
+
 class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     """Base class for Keras classifiers; not meant to be used directly.
 
     Subclasses define ``__init__`` (storing every parameter listed in
-    ``_parameter_constraints``) and ``_build_logits``.
+    ``_parameter_constraints``), ``_build_logits`` and ``_network_params``.
     """
 
     _parameter_constraints: dict = {
@@ -83,6 +107,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
+        "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": [Interval(numbers.Integral, 0, 2, closed="both"), "boolean"],
         "dtype": [StrOptions({"float32", "float64"})],
@@ -93,6 +118,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         "predict_batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
     }
 
+    #: Names of the subclass's parameters that define its network.
+    _network_params: tuple = ()
+
     @abstractmethod
     def _build_logits(self, inputs, n_classes, seeds):
         """Return the logits tensor of a functional model on ``inputs``.
@@ -101,36 +129,73 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         seeds for initializers and dropout layers.
         """
 
+    def _input_shape(self, n_features):
+        """Shape of one sample as the network consumes it; flat by default."""
+        return (n_features,)
+
+    def _augmentation(self):
+        """``augment(X, seed) -> X`` run on training batches, or None."""
+        return None
+
     # -- fitting -----------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None,
+            sample_weight_val=None):
         """Fit the model to data.
+
+        Any error leaves the estimator as it was before the call (or, for a
+        first fit, unfitted). Ctrl-C after at least one complete epoch stops
+        training with a warning and keeps the complete epochs, like
+        :class:`~sklearn.neural_network.MLPClassifier`.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, h, w)
-            Training data. Image stacks are flattened.
+        X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
+            Training data. Image stacks are flattened to ``n_features`` pixels
+            for validation and given to the network in its own input shape.
         y : array-like of shape (n_samples,)
             Target labels of any type.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights for the samples; integer weights are equivalent to
             repeating samples.
+        X_val : array-like of shape (n_val_samples, n_features), default=None
+            Held-out data evaluated after every epoch (``val_loss`` and
+            ``val_accuracy`` in ``history_`` and in the callbacks' logs).
+            With ``early_stopping=True`` it replaces the split of
+            ``validation_fraction`` off the training data.
+        y_val : array-like of shape (n_val_samples,), default=None
+            Labels of ``X_val``, among the classes of ``y``.
+        sample_weight_val : array-like of shape (n_val_samples,), default=None
+            Weights of the held-out samples.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight, classes=None, incremental=False)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together.")
+        if sample_weight_val is not None and X_val is None:
+            raise ValueError("sample_weight_val needs X_val and y_val.")
+        validation = None if X_val is None else (X_val, y_val, sample_weight_val)
+        return self._atomic_fit(
+            X, y, sample_weight, classes=None, incremental=False,
+            validation=validation,
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on a batch of data.
 
+        The learning rate follows the schedule by epoch count: the k-th call
+        trains at the rate of the k-th epoch of a ``fit`` of ``epochs``
+        epochs (the "cosine" schedule stays at its floor after that). A
+        failed call leaves the estimator as it was.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, h, w)
+        X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
             Training data.
         y : array-like of shape (n_samples,)
             Target labels.
@@ -145,100 +210,174 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, sample_weight, classes=classes, incremental=True)
-
-    def _fit(self, X, y, sample_weight, *, classes, incremental):
-        runner, validation = self._prepare(
-            X, y, sample_weight, classes=classes, incremental=incremental
+        return self._atomic_fit(
+            X, y, sample_weight, classes=classes, incremental=True, validation=None
         )
-        epochs = 1 if incremental else self.epochs
-        self._train(import_keras(), runner, epochs, validation)
+
+    def _atomic_fit(self, X, y, sample_weight, **kwargs):
+        # Fitted attributes are computed into a dict and assigned together;
+        # a continued fit trains the model in place, so its variables and the
+        # random state are copied first and put back on any error.
+        keras = start_runtime()
+        before = dict(self.__dict__)
+        continuing = hasattr(self, "model_") and (
+            kwargs["incremental"] or self.warm_start
+        )
+        saved = None
+        if continuing:
+            self._check_network_unchanged()
+            saved = (self._engine.state(), self._random_state.get_state())
+        try:
+            fitted = self._fit(keras, X, y, sample_weight, continuing=continuing,
+                               **kwargs)
+        except BaseException:
+            if saved is not None:
+                before["_engine"].restore(saved[0])
+                before["_random_state"].set_state(saved[1])
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        self.__dict__.update(fitted)
         return self
 
-    def _prepare(self, X, y, sample_weight, *, classes, incremental):
-        """Validate data, build or reuse the model; return the epoch runner.
-
-        Returns
-        -------
-        runner : EpochRunner
-            Ready to train on the (training part of the) data.
-        validation : tuple
-            ``(X_val, y_val, w_val)``, all None without early stopping.
-        """
-        keras = import_keras()
-        fitted = hasattr(self, "model_")
-        continue_training = fitted and (incremental or self.warm_start)
+    def _fit(self, keras, X, y, sample_weight, *, classes, incremental, validation,
+             continuing):
         X, y = validate_data(
-            self,
-            _flatten_images(X),
-            y,
-            reset=not continue_training,
+            self, _flatten_images(X), y, reset=not continuing,
             dtype=(np.float32, np.float64),
         )
-        y_encoded = self._encode_labels(y, classes, continue_training)
-        sample_weight = self._sample_weight(sample_weight, X, y, y_encoded)
-
-        dtype = np.dtype(self.dtype)
-        X = X.astype(dtype, copy=False)
-        if not continue_training:
-            self._random_state = check_random_state(self.random_state)
-            self.model_ = self._new_model(keras, X.shape[1], dtype)
-            self.history_ = pd.DataFrame()
-            self.loss_curve_ = []
-            self.n_iter_ = 0
-            self.t_ = 0
-        rng = self._random_state
-
-        X_val = y_val = w_val = None
-        if self.early_stopping and not incremental:
-            stratify = y_encoded if np.bincount(y_encoded).min() > 1 else None
-            X, X_val, y_encoded, y_val, sample_weight, w_val = train_test_split(
-                X, y_encoded, sample_weight,
-                test_size=self.validation_fraction,
-                random_state=rng.randint(np.iinfo(np.int32).max),
-                stratify=stratify,
+        if continuing:
+            classes_ = self.classes_
+            y_encoded = self._encode_known(
+                y, classes_, "that were not seen in the first call to fit"
             )
+        else:
+            classes_, y_encoded = self._encode_new(y, classes)
+        sample_weight = self._sample_weight(sample_weight, X, y, y_encoded)
+        X = X.astype(np.dtype(self.dtype), copy=False)
+
+        if continuing:
+            rng, engine = self._random_state, self._engine
+            state = {
+                "history_": self.history_, "loss_curve_": self.loss_curve_,
+                "n_iter_": self.n_iter_, "t_": self.t_,
+                "plateau": dict(self._plateau),
+            }
+        else:
+            rng = check_random_state(self.random_state)
+            model = self._new_model(keras, X.shape[1], len(classes_), rng)
+            engine = Engine(model, self._augmentation())
+            state = {"history_": pd.DataFrame(), "loss_curve_": [], "n_iter_": 0,
+                     "t_": 0, "plateau": None}
+
+        validation = self._validation_data(
+            X, y_encoded, sample_weight, classes_, validation, rng, incremental
+        )
+        if validation is not None and validation.get("split"):
+            X, y_encoded, sample_weight = validation.pop("split")
         runner = EpochRunner(
-            self.model_, X, y_encoded, sample_weight,
-            batch_size=self.batch_size,
-            shuffle=self.shuffle,
-            rng=rng,
+            engine, X, y_encoded, sample_weight,
+            batch_size=self.batch_size, shuffle=self.shuffle, rng=rng,
             label_smoothing=self.label_smoothing,
             steps_per_execution=self._steps_per_execution(X.shape[0]),
         )
-        if not continue_training:
-            self._plateau = {"best": np.inf, "wait": 0}
-        return runner, (X_val, y_val, w_val)
-
-    def _encode_labels(self, y, classes, continue_training):
-        check_classification_targets(y)
-        if continue_training:
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                raise ValueError(
-                    f"y contains labels {unseen.tolist()} that were not seen in "
-                    f"the first call to fit; expected labels among "
-                    f"{self.classes_.tolist()}."
-                )
-            return np.searchsorted(self.classes_, y).astype(np.int32)
-        if classes is not None:
-            self.classes_ = np.unique(np.asarray(classes))
-            unseen = np.setdiff1d(np.unique(y), self.classes_)
-            if unseen.size:
-                raise ValueError(
-                    f"y contains labels {unseen.tolist()} that are not in "
-                    f"classes={self.classes_.tolist()}."
-                )
-            encoded = np.searchsorted(self.classes_, y)
+        schedule = Schedule(
+            self.learning_rate_schedule, self.learning_rate, self.epochs, self.tol
+        )
+        if incremental:
+            epochs, position = 1, state["n_iter_"]
+            if state["plateau"] is not None:
+                schedule.plateau = state["plateau"]
         else:
-            self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+            epochs, position = self.epochs, 0
+        early = None
+        if self.early_stopping and validation is not None and not incremental:
+            early = {"tol": self.tol, "patience": self.n_iter_no_change}
+        result = run_epochs(
+            keras, engine, runner,
+            epochs=epochs, first_epoch=state["n_iter_"], schedule=schedule,
+            first_position=position, callbacks=self.callbacks,
+            verbose=int(self.verbose), validation=validation, early_stopping=early,
+            divergence_hint=self._divergence_hint(),
+        )
+        n_iter = state["n_iter_"] + len(result.rows)
+        history = pd.DataFrame(
+            result.rows,
+            index=pd.RangeIndex(state["n_iter_"] + 1, n_iter + 1, name="epoch"),
+        )
+        if len(state["history_"]):
+            history = pd.concat([state["history_"], history])
+        return {
+            "classes_": classes_,
+            "model_": engine.model,
+            "history_": history,
+            "loss_curve_": [*state["loss_curve_"], *(r["loss"] for r in result.rows)],
+            "n_iter_": n_iter,
+            "t_": state["t_"] + runner.n_samples * len(result.rows),
+            "_engine": engine,
+            "_random_state": rng,
+            "_plateau": schedule.plateau,
+            "_network": self._network_signature(),
+        }
+
+    def _divergence_hint(self):
+        return (
+            "Scale the pixels to [0, 1] first (PixelScaler), or lower "
+            f"learning_rate (now {self.learning_rate:g})."
+        )
+
+    def _network_signature(self):
+        names = (*self._network_params, *_BASE_NETWORK_PARAMS)
+        return {name: _canonical(getattr(self, name)) for name in names}
+
+    def _check_network_unchanged(self):
+        built = getattr(self, "_network", None)
+        if built is None:  # pickled by an older version: nothing to compare
+            return
+        changed = {
+            name: (old, new)
+            for name, old in built.items()
+            if (new := _canonical(getattr(self, name))) != old
+        }
+        if changed:
+            detail = "; ".join(
+                f"{name} from {old!r} to {new!r}"
+                for name, (old, new) in changed.items()
+            )
+            raise ValueError(
+                f"Cannot continue training: {detail} since the network was built. "
+                "warm_start=True and partial_fit continue the fitted network; set "
+                "warm_start=False (or fit a new estimator) to build a new one, or "
+                "restore the parameter."
+            )
+
+    def _encode_new(self, y, classes):
+        check_classification_targets(y)
+        if classes is not None:
+            classes_ = np.unique(np.asarray(classes))
+            encoded = self._encode_known(
+                y, classes_, f"that are not in classes={classes_.tolist()}"
+            )
+        else:
+            classes_, encoded = np.unique(y, return_inverse=True)
+        if len(classes_) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in "
                 f"the data, but the data contains only one class: "
-                f"{self.classes_[0]!r}."
+                f"{classes_[0]!r}."
             )
-        return encoded.astype(np.int32)
+        return classes_, encoded.astype(np.int32)
+
+    @staticmethod
+    def _encode_known(y, classes_, unseen_where):
+        check_classification_targets(y)
+        unseen = np.setdiff1d(np.unique(y), classes_)
+        if unseen.size:
+            raise ValueError(
+                f"y contains labels {unseen.tolist()} {unseen_where}; expected "
+                f"labels among {classes_.tolist()}."
+            )
+        return np.searchsorted(classes_, y).astype(np.int32)
 
     def _sample_weight(self, sample_weight, X, y, y_encoded):
         sample_weight = _check_sample_weight(
@@ -254,6 +393,44 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         return sample_weight
 
+    def _validation_data(self, X, y_encoded, sample_weight, classes_, given, rng,
+                         incremental):
+        """Keyword arguments of ``Engine.evaluate`` for held-out data, or None.
+
+        Held-out data given to ``fit`` is used as it is; otherwise, with early
+        stopping, ``validation_fraction`` of the training data is split off
+        (stratified when every class has two samples) under the key "split"
+        that holds the remaining training part.
+        """
+        common = {"label_smoothing": self.label_smoothing,
+                  "batch_size": self.predict_batch_size}
+        if given is not None:
+            X_val, y_val, w_val = given
+            X_val = validate_data(
+                self, _flatten_images(X_val), reset=False,
+                dtype=(np.float32, np.float64),
+            )
+            y_val = np.asarray(y_val)
+            if len(y_val) != X_val.shape[0]:
+                raise ValueError(
+                    f"X_val has {X_val.shape[0]} samples but y_val has {len(y_val)}."
+                )
+            y_val = self._encode_known(y_val, classes_, "that are not in y")
+            w_val = _check_sample_weight(w_val, X_val, dtype=np.float64,
+                                         ensure_non_negative=True)
+            return {"X": X_val, "y": y_val, "sample_weight": w_val, **common}
+        if not self.early_stopping or incremental:
+            return None
+        stratify = y_encoded if np.bincount(y_encoded).min() > 1 else None
+        X, X_val, y_encoded, y_val, sample_weight, w_val = train_test_split(
+            X, y_encoded, sample_weight,
+            test_size=self.validation_fraction,
+            random_state=rng.randint(np.iinfo(np.int32).max),
+            stratify=stratify,
+        )
+        return {"X": X_val, "y": y_val, "sample_weight": w_val, **common,
+                "split": (X, y_encoded, sample_weight)}
+
     def _steps_per_execution(self, n_samples):
         if self.steps_per_execution != "auto":
             return self.steps_per_execution
@@ -262,17 +439,18 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         # whole epoch runs as a single compiled call.
         return max(1, steps // 30) if self.verbose == 1 else steps
 
-    def _new_model(self, keras, n_features, dtype):
-        seed_source = check_random_state(self._random_state.randint(2**31 - 1))
+    def _new_model(self, keras, n_features, n_classes, rng):
+        seed_source = check_random_state(rng.randint(2**31 - 1))
 
         def seeds():
             while True:
                 yield int(seed_source.randint(2**31 - 1))
 
-        inputs = keras.Input((n_features,), dtype=dtype.name, name="pixels")
+        dtype = self.dtype
+        inputs = keras.Input(self._input_shape(n_features), dtype=dtype, name="pixels")
         with keras.name_scope(type(self).__name__):
-            logits = self._build_logits(inputs, len(self.classes_), seeds())
-        proba = keras.layers.Softmax(name="proba", dtype=dtype.name)(logits)
+            logits = self._build_logits(inputs, n_classes, seeds())
+        proba = keras.layers.Softmax(name="proba", dtype=dtype)(logits)
         model = keras.Model(inputs, proba, name=type(self).__name__)
         optimizer = getattr(keras.optimizers, OPTIMIZERS[self.optimizer])(
             learning_rate=self.learning_rate
@@ -285,123 +463,14 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         optimizer.build(model.trainable_variables)
         return model
 
-    def _learning_rate(self):
-        """Learning rate for the next epoch under the chosen schedule."""
-        if self.learning_rate_schedule == "cosine":
-            progress = min(self.n_iter_ / self.epochs, 1.0)
-            cosine = 0.5 * (1 + math.cos(math.pi * progress))
-            return self.learning_rate * (_COSINE_FLOOR + (1 - _COSINE_FLOOR) * cosine)
-        return float(self.model_.optimizer.learning_rate.numpy())
-
-    def _update_plateau(self, loss):
-        state = self._plateau
-        if loss < state["best"] - self.tol:
-            state["best"], state["wait"] = loss, 0
-            return
-        state["wait"] += 1
-        if state["wait"] >= _PLATEAU_PATIENCE:
-            optimizer = self.model_.optimizer
-            optimizer.learning_rate.assign(
-                optimizer.learning_rate.numpy() * _PLATEAU_FACTOR
-            )
-            state["wait"] = 0
-
-    def _train(self, keras, runner, epochs, validation):
-        optimizer = self.model_.optimizer
-        X_val, y_val, w_val = validation
-        best = {"loss": np.inf, "weights": None, "wait": 0}
-        rows = []
-        for epoch in range(epochs):
-            learning_rate = self._learning_rate()
-            optimizer.learning_rate.assign(learning_rate)
-            progbar = None
-            if self.verbose == 1:
-                print(f"Epoch {self.n_iter_ + 1}/{self.n_iter_ + epochs - epoch}")
-                progbar = keras.utils.Progbar(runner.steps, verbose=1)
-            loss, accuracy = runner.run_epoch(progbar)
-            self.n_iter_ += 1
-            self.t_ += runner.n_samples
-            row = {"loss": loss, "accuracy": accuracy}
-            if X_val is not None:
-                row["val_loss"], row["val_accuracy"] = self._evaluate(
-                    X_val, y_val, w_val
-                )
-            row["learning_rate"] = learning_rate
-            rows.append(row)
-            self.loss_curve_.append(loss)
-            if progbar is not None:
-                progbar.update(
-                    runner.steps,
-                    [(k, v) for k, v in row.items() if k != "learning_rate"],
-                    finalize=True,
-                )
-            elif self.verbose == 2:
-                metrics = " - ".join(f"{k}: {v:.4f}" for k, v in row.items())
-                print(f"Epoch {self.n_iter_}: {metrics}")
-            monitored = row.get("val_loss", loss)
-            if self.learning_rate_schedule == "plateau":
-                self._update_plateau(monitored)
-            if X_val is not None:
-                if monitored < best["loss"] - self.tol:
-                    best.update(
-                        loss=monitored, wait=0, weights=self.model_.get_weights()
-                    )
-                else:
-                    best["wait"] += 1
-                    if best["wait"] >= self.n_iter_no_change:
-                        if self.verbose:
-                            print(
-                                f"Validation loss did not improve by more than "
-                                f"tol={self.tol} for {self.n_iter_no_change} "
-                                "epochs: stopping."
-                            )
-                        break
-        if best["weights"] is not None:
-            self.model_.set_weights(best["weights"])
-        history = pd.DataFrame(
-            rows,
-            index=pd.RangeIndex(
-                self.n_iter_ - len(rows) + 1, self.n_iter_ + 1, name="epoch"
-            ),
-        )
-        self.history_ = pd.concat([self.history_, history]) if len(
-            self.history_
-        ) else history
-
-    def _evaluate(self, X, y, sample_weight):
-        proba = self._forward(X)
-        picked = np.clip(proba[np.arange(len(y)), y], 1e-12, None)
-        weight = sample_weight.sum()
-        loss = float(-(sample_weight * np.log(picked)).sum() / weight)
-        accuracy = float(
-            (sample_weight * (proba.argmax(axis=1) == y)).sum() / weight
-        )
-        return loss, accuracy
-
     # -- prediction --------------------------------------------------------
-
-    def _forward(self, X):
-        """Probabilities for already validated ``X``, in chunks, as float64."""
-        forward = predict_function(self.model_)
-        X = X.astype(np.dtype(self.model_.inputs[0].dtype), copy=False)
-        n_samples = X.shape[0]
-        chunks = []
-        for start in range(0, n_samples, self.predict_batch_size):
-            chunk = X[start : start + self.predict_batch_size]
-            pad = -len(chunk) % _ROW_ALIGNMENT
-            if pad:
-                chunk = np.concatenate([chunk, np.zeros((pad, X.shape[1]), X.dtype)])
-            chunks.append(forward(chunk).numpy()[: len(chunk) - pad])
-        proba = np.concatenate(chunks).astype(np.float64, copy=False)
-        proba /= proba.sum(axis=1, keepdims=True)
-        return proba
 
     def predict_proba(self, X):
         """Predict class probabilities.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, h, w)
+        X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
             Samples.
 
         Returns
@@ -413,14 +482,21 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(
             self, _flatten_images(X), reset=False, dtype=(np.float32, np.float64)
         )
-        return self._forward(X)
+        proba = self._engine.predict_proba(X, self.predict_batch_size)
+        if not np.isfinite(proba).all():
+            raise ValueError(
+                "The network computed non-finite probabilities for some samples: "
+                "its weights or these inputs are out of the range it can handle "
+                "(scale pixels to [0, 1] with PixelScaler)."
+            )
+        return proba
 
     def predict(self, X):
         """Predict class labels.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, h, w)
+        X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
             Samples.
 
         Returns
@@ -431,9 +507,26 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
+    # -- pickling, tags ----------------------------------------------------
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ returns the instance's own __dict__.
+        state = dict(super().__getstate__())
+        state.pop("_engine", None)
+        if "model_" in state:
+            state["model_"] = _PickledModel(state["model_"])
+        return state
+
+    def __setstate__(self, state):
+        pickled = state.get("model_")
+        if isinstance(pickled, _PickledModel):
+            start_runtime()
+            state = {**state, "model_": pickled.rebuild()}
+        super().__setstate__(state)
+        if "model_" in state:
+            self._engine = Engine(self.model_, self._augmentation())
+
     def __sklearn_is_fitted__(self):
-        # A fit that failed on bad labels may have set classes_ already; only
-        # a built model makes the estimator usable.
         return hasattr(self, "model_")
 
     def __sklearn_tags__(self):

@@ -88,7 +88,20 @@ default="cosine"
         the "plateau" schedule.
     warm_start : bool, default=False
         When True, ``fit`` continues training the fitted model (and its
-        optimizer state) instead of starting anew.
+        optimizer state) instead of starting anew, for ``epochs`` more epochs
+        whose schedule starts again from ``learning_rate``. Parameters that
+        define the network (``hidden_layer_sizes``, ``activation``,
+        ``dropout``, ``alpha``, ``dtype``, ``optimizer``) cannot change
+        between warm fits: that raises a ValueError.
+    callbacks : list of keras.callbacks.Callback, default=None
+        Keras callbacks, called as ``keras.Model.fit`` calls them:
+        ``on_epoch_end(epoch, logs)`` gets ``loss``, ``accuracy``,
+        ``val_loss`` and ``val_accuracy`` (with held-out data) and
+        ``learning_rate``; batch hooks run once per compiled call (see
+        ``steps_per_execution``); ``self.model`` is ``model_``, and setting
+        ``self.model.stop_training = True`` stops training. ``CSVLogger``,
+        ``EarlyStopping``, ``ModelCheckpoint`` and ``TensorBoard`` work
+        unchanged. The objects are used as given, not copied.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation
         split. An int makes ``fit`` reproducible to the last digit.
@@ -119,10 +132,17 @@ default="cosine"
         class probabilities); its layer named "logits" gives the logits.
     history_ : pandas.DataFrame
         One row per epoch (index ``epoch`` from 1): ``loss``, ``accuracy``,
-        ``val_loss`` and ``val_accuracy`` with early stopping, and
-        ``learning_rate``.
+        ``val_loss`` and ``val_accuracy`` with held-out data (``X_val`` or
+        early stopping), and ``learning_rate``. ``loss`` and ``val_loss``
+        measure the same objective, the one training minimises: the
+        (label-smoothed) cross-entropy plus the L2 penalty, weighted by
+        ``sample_weight``. ``loss`` and ``accuracy`` average over the epoch's
+        mini-batches as they were trained (dropout on, weights changing);
+        ``val_*`` are measured at the end of the epoch, as in Keras.
+        Without label smoothing and sample weights, ``model_.evaluate``
+        reports the same loss.
     loss_curve_ : list of float
-        Training loss at the end of each epoch.
+        The ``loss`` column as a list, as in ``MLPClassifier``.
     n_iter_ : int
         Number of epochs run, over all calls to fit and partial_fit.
     t_ : int
@@ -158,6 +178,8 @@ default="cosine"
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
     }
 
+    _network_params = ("hidden_layer_sizes", "activation", "dropout", "alpha")
+
     def __init__(
         self,
         hidden_layer_sizes=(256, 128),
@@ -178,6 +200,7 @@ default="cosine"
         n_iter_no_change=10,
         tol=1e-4,
         warm_start=False,
+        callbacks=None,
         random_state=None,
         verbose=0,
         dtype="float32",
@@ -201,6 +224,7 @@ default="cosine"
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype

@@ -1,37 +1,64 @@
-"""The compiled training loop shared by every classifier.
+"""The compiled training and inference engine shared by every classifier.
 
 Keras' ``Model.fit`` runs one Python round trip, one ``tf.data`` element and
-one callback dispatch per optimizer step. For an MLP on 28x28 images those
-overheads cost more than the arithmetic, so here a whole run of steps (by
+one callback dispatch per optimizer step. For small networks on 28x28 images
+those overheads cost more than the arithmetic, so here a whole run of steps (by
 default a whole epoch) executes inside one ``tf.function`` as a graph loop that
 slices mini-batches out of tensors already in memory. The optimizer steps are
 exactly the ones ``fit`` would take: ``ceil(n / batch_size)`` per epoch, the
 last one on the remaining samples, in a freshly shuffled order each epoch.
+
+An :class:`Engine` belongs to one fitted model and is owned by the estimator
+that owns the model; nothing global refers to either, so a deleted estimator
+takes its model, its compiled graphs and its training tensors with it.
 """
 
 import math
-import weakref
 
 import numpy as np
 
 from ._keras_env import import_keras
 
-__all__ = ["EpochRunner"]
+__all__ = ["DivergedError", "Engine", "EpochRunner"]
 
-# Compiled functions live beside the model they were traced for, not on the
-# estimator, so estimators pickle and clone without special cases.
-_TRAIN_FUNCTIONS = weakref.WeakKeyDictionary()
-_PREDICT_FUNCTIONS = weakref.WeakKeyDictionary()
+# Rows are padded to a multiple of this before inference: very small float32
+# batches take other matrix kernels, whose last-bit rounding would make a
+# sample's probabilities depend on the batch it came in.
+_ROW_ALIGNMENT = 8
+# Keras major versions whose Adam keeps its slots where the fused step looks
+# for them (tested with Keras 3.15); another major version uses Keras' update.
+_FUSED_ADAM_KERAS_MAJOR = 3
 
 
-def _logits_model(model):
-    keras = import_keras()
-    return keras.Model(model.inputs, model.get_layer("logits").output)
+class DivergedError(ValueError):
+    """Training produced a non-finite loss or non-finite weights."""
 
 
 def _handle(variable):
     """The resource handle of a Keras variable on the TensorFlow backend."""
     return getattr(variable, "value", variable).handle
+
+
+def _use_fused_adam(optimizer):
+    """Whether ``optimizer`` is plain Adam on a Keras version the fused step knows.
+
+    Returns False for anything the fused kernel does not do (AMSGrad, weight
+    decay, clipping, EMA, gradient accumulation, loss scaling) and on Keras
+    major versions other than the one it was tested with.
+    """
+    keras = import_keras()
+    major = int(keras.__version__.split(".")[0])
+    return (
+        major == _FUSED_ADAM_KERAS_MAJOR
+        and type(optimizer) is keras.optimizers.Adam
+        and not optimizer.amsgrad
+        and not optimizer.weight_decay
+        and optimizer.clipnorm is None
+        and optimizer.clipvalue is None
+        and optimizer.global_clipnorm is None
+        and not optimizer.use_ema
+        and not optimizer.gradient_accumulation_steps
+    )
 
 
 def _fused_adam(optimizer, variables):
@@ -42,22 +69,10 @@ def _fused_adam(optimizer, variables):
     epsilon placement) in one kernel, on Keras' own slot variables, so the
     optimizer keeps the state Keras would hold (Keras rounds one constant
     through float32 even in float64, so the two agree to about 1e-5, not to
-    the last digit). Returns None when
-    the optimizer has anything the kernel does not do (AMSGrad, weight decay,
-    clipping, EMA, gradient accumulation, loss scaling).
+    the last digit). Returns None when :func:`_use_fused_adam` says no, or
+    when the slots are not where this Keras version was known to keep them.
     """
-    keras = import_keras()
-    plain = (
-        type(optimizer) is keras.optimizers.Adam
-        and not optimizer.amsgrad
-        and not optimizer.weight_decay
-        and optimizer.clipnorm is None
-        and optimizer.clipvalue is None
-        and optimizer.global_clipnorm is None
-        and not optimizer.use_ema
-        and not optimizer.gradient_accumulation_steps
-    )
-    if not plain:
+    if not _use_fused_adam(optimizer):
         return None
     import tensorflow as tf
 
@@ -67,7 +82,6 @@ def _fused_adam(optimizer, variables):
             for i in map(optimizer._get_variable_index, variables)
         ]
     except (AttributeError, KeyError, IndexError):
-        # Another Keras version may keep Adam's slots elsewhere: use its apply.
         return None
 
     def apply(gradients):
@@ -89,83 +103,216 @@ def _fused_adam(optimizer, variables):
     return apply
 
 
-def _train_function(model, label_smoothing):
-    """Return a compiled ``run(X, y, w, order, start, stop, batch_size)``."""
-    key = ("train", float(label_smoothing))
-    cache = _TRAIN_FUNCTIONS.setdefault(model, {})
-    if key in cache:
-        return cache[key]
+def _smoothed_nll(tf, logits, y, smoothing):
+    """Per-sample cross-entropy of integer labels, with label smoothing."""
+    log_proba = tf.nn.log_softmax(logits)
+    nll = -tf.gather(log_proba, y, axis=1, batch_dims=1)
+    if smoothing:
+        nll = (1.0 - smoothing) * nll - smoothing * tf.reduce_mean(log_proba, axis=1)
+    return nll
+
+
+def _penalty(tf, logits_model, dtype):
+    """The sum of the model's regularization losses at its current weights."""
+    losses = logits_model.losses
+    return tf.cast(tf.add_n(losses), dtype) if losses else tf.zeros([], dtype)
+
+
+def _train_function(logits_model, optimizer, label_smoothing, augment):
+    """Return a compiled ``run(X, y, w, order, start, stop, batch_size, seed)``."""
     import tensorflow as tf
 
-    logits_model = _logits_model(model)
-    optimizer = model.optimizer
-    variables = model.trainable_variables
+    variables = logits_model.trainable_variables
     apply = _fused_adam(optimizer, variables) or (
         lambda gradients: optimizer.apply(gradients, variables)
     )
-    dtype = model.inputs[0].dtype
-    n_features = model.inputs[0].shape[1]
+    spec = logits_model.inputs[0]
+    dtype = spec.dtype
     smoothing = float(label_smoothing)
 
-    def step(X, y, w):
+    def step(X, y, w, seed):
+        if augment is not None:
+            X = augment(X, seed)
         with tf.GradientTape() as tape:
             logits = logits_model(X, training=True)
-            log_proba = tf.nn.log_softmax(logits)
-            nll = -tf.gather(log_proba, y, axis=1, batch_dims=1)
-            if smoothing:
-                nll = (1.0 - smoothing) * nll - smoothing * tf.reduce_mean(
-                    log_proba, axis=1
-                )
+            nll = _smoothed_nll(tf, logits, y, smoothing)
             # Weights are normalised by their sum, so integer weights are
             # exactly equivalent to repeated samples, as in scikit-learn.
             loss = tf.math.divide_no_nan(tf.reduce_sum(w * nll), tf.reduce_sum(w))
-            penalty = tf.add_n(logits_model.losses) if logits_model.losses else 0.0
-            objective = loss + tf.cast(penalty, loss.dtype)
+            penalty = _penalty(tf, logits_model, loss.dtype)
+            objective = loss + penalty
         apply(tape.gradient(objective, variables))
         correct = tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32) == y, w.dtype)
-        return tf.reduce_sum(w * nll), tf.reduce_sum(w * correct), tf.reduce_sum(w)
+        weight = tf.reduce_sum(w)
+        return tf.reduce_sum(w * nll) + penalty * weight, tf.reduce_sum(
+            w * correct), weight
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, n_features], dtype),
+            tf.TensorSpec([None, *spec.shape[1:]], dtype),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], dtype),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
         ]
     )
-    def run(X, y, w, order, start, stop, batch_size):
+    def run(X, y, w, order, start, stop, batch_size, seed):
         n_samples = tf.shape(order)[0]
         zero = tf.zeros([], dtype)
         totals = (zero, zero, zero)
         for i in tf.range(start, stop):
             index = order[i * batch_size : tf.minimum((i + 1) * batch_size, n_samples)]
             sums = step(
-                tf.gather(X, index), tf.gather(y, index), tf.gather(w, index)
+                tf.gather(X, index), tf.gather(y, index), tf.gather(w, index),
+                tf.stack([seed, i]),
             )
             totals = tuple(t + s for t, s in zip(totals, sums, strict=True))
         return totals
 
-    cache[key] = run
     return run
 
 
-def predict_function(model):
-    """Return a compiled forward pass ``f(X) -> probabilities`` for ``model``."""
-    if model in _PREDICT_FUNCTIONS:
-        return _PREDICT_FUNCTIONS[model]
+def _compile_forward(model):
     import tensorflow as tf
 
-    spec = tf.TensorSpec([None, model.inputs[0].shape[1]], model.inputs[0].dtype)
+    spec = model.inputs[0]
 
-    @tf.function(input_signature=[spec])
+    @tf.function(input_signature=[tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)])
     def forward(X):
         return model(X, training=False)
 
-    _PREDICT_FUNCTIONS[model] = forward
     return forward
+
+
+def _compile_evaluate(logits_model, label_smoothing):
+    import tensorflow as tf
+
+    spec = logits_model.inputs[0]
+    smoothing = float(label_smoothing)
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, *spec.shape[1:]], spec.dtype),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], spec.dtype),
+        ]
+    )
+    def evaluate(X, y, w):
+        logits = logits_model(X, training=False)
+        nll = _smoothed_nll(tf, logits, y, smoothing)
+        correct = tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32) == y, w.dtype)
+        return tf.reduce_sum(w * nll), tf.reduce_sum(w * correct), tf.reduce_sum(w)
+
+    return evaluate
+
+
+class Engine:
+    """Compiled training, evaluation and inference for one Keras model.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model whose input is the network's input shape, whose
+        output is the class probabilities and whose layer named ``"logits"``
+        gives the logits.
+    augment : callable or None, default=None
+        ``augment(X, seed) -> X``, run on each training mini-batch inside the
+        compiled step; ``seed`` is a stateless seed of shape ``(2,)``.
+    """
+
+    def __init__(self, model, augment=None):
+        self.model = model
+        self.augment = augment
+        self.input_shape = tuple(model.inputs[0].shape[1:])
+        self.dtype = np.dtype(model.inputs[0].dtype)
+        self._logits_model = None
+        self._functions = {}
+
+    @property
+    def logits_model(self):
+        if self._logits_model is None:
+            keras = import_keras()
+            self._logits_model = keras.Model(
+                self.model.inputs, self.model.get_layer("logits").output
+            )
+        return self._logits_model
+
+    def _function(self, key, build):
+        if key not in self._functions:
+            self._functions[key] = build()
+        return self._functions[key]
+
+    def train_function(self, label_smoothing):
+        """The compiled run of training steps for this label smoothing."""
+        return self._function(
+            ("train", float(label_smoothing)),
+            lambda: _train_function(
+                self.logits_model, self.model.optimizer, label_smoothing, self.augment
+            ),
+        )
+
+    def shape(self, X):
+        """View flat rows ``(n, n_features)`` in the network's input shape."""
+        X = np.asarray(X).astype(self.dtype, copy=False)
+        return X.reshape((X.shape[0], *self.input_shape))
+
+    def _chunks(self, X, size):
+        for start in range(0, X.shape[0], size):
+            yield X[start : start + size]
+
+    def predict_proba(self, X, batch_size):
+        """Class probabilities of flat rows ``X``, in chunks, as float64."""
+        forward = self._function("forward", lambda: _compile_forward(self.model))
+        chunks = []
+        for chunk in self._chunks(self.shape(X), batch_size):
+            pad = -len(chunk) % _ROW_ALIGNMENT
+            if pad:
+                chunk = np.concatenate(
+                    [chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)]
+                )
+            chunks.append(forward(chunk).numpy()[: len(chunk) - pad])
+        proba = np.concatenate(chunks).astype(np.float64, copy=False)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def evaluate(self, X, y, sample_weight, label_smoothing, batch_size):
+        """Weighted mean objective and accuracy on held-out flat rows ``X``.
+
+        The objective is the one training minimises: the cross-entropy with
+        the same label smoothing, plus the weight penalty.
+        """
+        import tensorflow as tf
+
+        evaluate = self._function(
+            ("evaluate", float(label_smoothing)),
+            lambda: _compile_evaluate(self.logits_model, label_smoothing),
+        )
+        X = self.shape(X)
+        y = y.astype(np.int32, copy=False)
+        w = sample_weight.astype(self.dtype, copy=False)
+        loss = correct = weight = 0.0
+        for start in range(0, X.shape[0], batch_size):
+            part = slice(start, start + batch_size)
+            sums = evaluate(X[part], y[part], w[part])
+            loss, correct, weight = (
+                a + float(b) for a, b in zip((loss, correct, weight), sums, strict=True)
+            )
+        penalty = float(_penalty(tf, self.logits_model, self.dtype))
+        return loss / weight + penalty, correct / weight
+
+    def state(self):
+        """Copies of every model and optimizer variable, to restore later."""
+        return [v.numpy() for v in self._state_variables()]
+
+    def restore(self, state):
+        """Put back the variables copied by :meth:`state`."""
+        for variable, value in zip(self._state_variables(), state, strict=True):
+            variable.assign(value)
+
+    def _state_variables(self):
+        return [*self.model.variables, *self.model.optimizer.variables]
 
 
 class EpochRunner:
@@ -173,24 +320,24 @@ class EpochRunner:
 
     Parameters
     ----------
-    model : keras.Model
-        A compiled model whose second to last layer is named ``"logits"``.
+    engine : Engine
+        The engine of the model to train.
     X, y, sample_weight : ndarray
-        Training data in the model's dtype, encoded labels, weights.
+        Training data as flat rows, encoded labels, weights.
     batch_size : int
         Mini-batch size.
     shuffle : bool
         Whether each epoch visits the samples in a new random order.
     rng : numpy.random.RandomState
-        Source of the shuffling orders.
+        Source of the shuffling orders and of the augmentation seed.
     label_smoothing : float
         Label smoothing of the cross-entropy.
     steps_per_execution : int
-        Optimizer steps per compiled call; a progress bar updates between calls.
+        Optimizer steps per compiled call; callbacks see each call as a batch.
     """
 
     def __init__(
-        self, model, X, y, sample_weight, *, batch_size, shuffle, rng,
+        self, engine, X, y, sample_weight, *, batch_size, shuffle, rng,
         label_smoothing, steps_per_execution,
     ):
         import tensorflow as tf
@@ -201,19 +348,20 @@ class EpochRunner:
         self.steps_per_execution = max(1, min(steps_per_execution, self.steps))
         self.shuffle = shuffle
         self.rng = rng
-        self._run = _train_function(model, label_smoothing)
-        self._X = tf.convert_to_tensor(X)
+        self._run = engine.train_function(label_smoothing)
+        self._X = tf.convert_to_tensor(engine.shape(X))
         self._y = tf.convert_to_tensor(y.astype(np.int32, copy=False))
-        self._w = tf.convert_to_tensor(sample_weight.astype(X.dtype, copy=False))
+        self._w = tf.convert_to_tensor(sample_weight.astype(engine.dtype, copy=False))
         self._tf = tf
 
     def new_order(self):
-        """Draw the order in which the next epoch visits the samples."""
+        """Draw the order and augmentation seed of the next epoch."""
         if self.shuffle:
             order = self.rng.permutation(self.n_samples)
         else:
             order = np.arange(self.n_samples)
         self._order = self._tf.convert_to_tensor(order.astype(np.int32))
+        self._seed = self._tf.constant(self.rng.randint(2**31 - 1), self._tf.int32)
 
     def run_steps(self, start, stop):
         """Run optimizer steps ``start`` to ``stop`` of the current epoch.
@@ -221,31 +369,18 @@ class EpochRunner:
         Returns
         -------
         sums : tuple of float
-            Weighted sums of the loss and of correct predictions, and the sum
-            of the weights, over the samples of these steps.
+            Weighted sums of the objective and of correct predictions, and
+            the sum of the weights, over the samples of these steps.
         """
         tf = self._tf
         sums = self._run(
             self._X, self._y, self._w, self._order,
             tf.constant(start, tf.int32), tf.constant(stop, tf.int32),
-            tf.constant(self.batch_size, tf.int32),
+            tf.constant(self.batch_size, tf.int32), self._seed,
         )
         return tuple(float(value) for value in sums)
 
-    def run_epoch(self, progbar=None):
-        """Train one epoch; return the weighted mean loss and accuracy."""
-        self.new_order()
-        loss = correct = weight = 0.0
+    def chunks(self):
+        """``(start, stop)`` step ranges of one epoch, one per compiled call."""
         for start in range(0, self.steps, self.steps_per_execution):
-            stop = min(start + self.steps_per_execution, self.steps)
-            sums = self.run_steps(start, stop)
-            loss, correct, weight = (
-                a + b for a, b in zip((loss, correct, weight), sums, strict=True)
-            )
-            if progbar is not None:
-                progbar.update(
-                    stop, [("loss", loss / weight if weight else 0.0)], finalize=False
-                )
-        if not weight:
-            return 0.0, 0.0
-        return loss / weight, correct / weight
+            yield start, min(start + self.steps_per_execution, self.steps)

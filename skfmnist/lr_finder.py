@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._base import BaseKerasClassifier
+from ._base import BaseKerasClassifier, _flatten_images
+from ._training import DivergedError
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
@@ -104,6 +106,85 @@ def _suggest(learning_rates, smoothed):
         return float(learning_rates[best]), float(learning_rates[best])
     slopes = np.gradient(smoothed[: best + 1], np.log(learning_rates[: best + 1]))
     return float(learning_rates[int(np.argmin(slopes))]), float(learning_rates[best])
+
+class _Sweep:
+    """Learning rates of the sweep, the losses seen, and when to stop."""
+
+    def __init__(self, min_lr, max_lr, smoothing, divergence_threshold):
+        self.min_lr, self.max_lr = min_lr, max_lr
+        self.smoothing = smoothing
+        self.divergence_threshold = divergence_threshold
+        self.losses = []
+
+    def set_points(self, n_points):
+        ratio = self.max_lr / self.min_lr
+        self.rates = self.min_lr * ratio ** (np.arange(n_points) / (n_points - 1))
+
+    def record(self, loss):
+        """Note one loss; return True when the sweep should stop (divergence)."""
+        self.losses.append(loss)
+        if self.divergence_threshold is None:
+            return False
+        if len(self.losses) <= _MIN_STEPS_BEFORE_STOP:
+            return False
+        smoothed = _smooth(self.losses, self.smoothing)
+        current = smoothed[-1]
+        return not np.isfinite(current) or current > (
+            self.divergence_threshold * np.nanmin(smoothed)
+        )
+
+
+def _batch_sweep(model, X, y, sample_weight, sweep, num_steps):
+    """One optimizer step per rate, each a ``partial_fit`` on one mini-batch."""
+    X = _flatten_images(X)
+    y = np.asarray(y)
+    n_samples = len(y)
+    weights = np.ones(n_samples) if sample_weight is None else np.asarray(
+        sample_weight, dtype=np.float64)
+    if model.class_weight is not None:
+        # "balanced" must mean the balance of the whole data, not of a batch.
+        weights = weights * compute_sample_weight(model.class_weight, y)
+        model.set_params(class_weight=None)
+    batch_size = min(model.batch_size, n_samples)
+    steps = math.ceil(n_samples / batch_size)
+    sweep.set_points(num_steps or max(steps, _MIN_BATCH_STEPS))
+    rng = check_random_state(model.random_state)
+    classes = np.unique(y)
+    for i, rate in enumerate(sweep.rates):
+        step = i % steps
+        if step == 0:
+            order = rng.permutation(n_samples)
+        batch = order[step * batch_size : (step + 1) * batch_size]
+        model.set_params(learning_rate=float(rate))
+        try:
+            model.partial_fit(X[batch], y[batch], classes=classes,
+                              sample_weight=weights[batch])
+        except DivergedError:
+            return
+        if sweep.record(float(model.history_["loss"].iloc[-1])):
+            return
+
+
+def _epoch_sweep(model, X, y, sample_weight, sweep, epochs):
+    """One rate per epoch, set and read by a Keras callback during ``fit``."""
+    from ._keras_env import import_keras
+
+    keras = import_keras()
+    sweep.set_points(epochs)
+
+    class EpochSweep(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.optimizer.learning_rate.assign(sweep.rates[epoch])
+
+        def on_epoch_end(self, epoch, logs=None):
+            if sweep.record(logs["loss"]):
+                self.model.stop_training = True
+
+    model.set_params(epochs=epochs, callbacks=[EpochSweep()])
+    try:
+        model.fit(X, y, sample_weight=sample_weight)
+    except DivergedError:
+        pass  # the losses up to the divergence are what the sweep needs
 
 
 @validate_params(
@@ -217,34 +298,17 @@ def find_learning_rate(
         early_stopping=False,
         warm_start=False,
         verbose=0,
+        callbacks=None,
     )
-    runner, _ = model._prepare(X, y, sample_weight, classes=None, incremental=False)
-    if schedule == "batch":
-        n_points = num_steps or max(runner.steps, _MIN_BATCH_STEPS)
-    else:
-        n_points = epochs
     if smoothing == "auto":
         smoothing = 0.98 if schedule == "batch" else 0.0
-    rates = min_lr * (max_lr / min_lr) ** (np.arange(n_points) / (n_points - 1))
-    learning_rate = model.model_.optimizer.learning_rate
-    losses = []
-    for i, rate in enumerate(rates):
-        learning_rate.assign(rate)
-        if schedule == "epoch":
-            losses.append(runner.run_epoch()[0])
-        else:
-            step = i % runner.steps
-            if step == 0:
-                runner.new_order()
-            loss_sum, _, weight = runner.run_steps(step, step + 1)
-            losses.append(loss_sum / weight if weight else math.nan)
-        smoothed = _smooth(losses, smoothing)
-        if divergence_threshold is not None and i >= _MIN_STEPS_BEFORE_STOP:
-            current = smoothed[-1]
-            if not np.isfinite(current) or current > divergence_threshold * np.nanmin(
-                smoothed
-            ):
-                break
+    sweep = _Sweep(min_lr, max_lr, smoothing, divergence_threshold)
+    if schedule == "batch":
+        _batch_sweep(model, X, y, sample_weight, sweep, num_steps)
+    else:
+        _epoch_sweep(model, X, y, sample_weight, sweep, epochs)
+    losses = sweep.losses
+    rates = sweep.rates
     history = pd.DataFrame(
         {
             "learning_rate": rates[: len(losses)],

@@ -1,67 +1,138 @@
+"""TensorFlow start-up: quiet, and thread pools sized only when asked."""
+
+import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
-from skfmnist._keras_env import num_threads
+from skfmnist._keras_env import requested_threads
+
+THREAD_VARS = ("SKFMNIST_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 @pytest.mark.parametrize(
     "env, expected",
     [
-        ({}, 1),
+        ({}, None),
         ({"OMP_NUM_THREADS": "2"}, 2),
         ({"SKFMNIST_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}, 3),
         ({"SKFMNIST_NUM_THREADS": "zero", "OMP_NUM_THREADS": "4"}, 4),
-        ({"SKFMNIST_NUM_THREADS": "0"}, 1),
+        ({"SKFMNIST_NUM_THREADS": "0"}, None),
     ],
 )
 def test_thread_count_from_environment(monkeypatch, env, expected):
-    for name in ("SKFMNIST_NUM_THREADS", "OMP_NUM_THREADS"):
+    for name in THREAD_VARS:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert num_threads() == expected
+    assert requested_threads() == expected
 
 
-def test_import_is_quiet_and_sizes_thread_pools():
-    code = (
-        "import skfmnist._keras_env as e\n"
-        "e.import_keras()\n"
-        "import tensorflow as tf\n"
-        "print(tf.config.threading.get_intra_op_parallelism_threads())\n"
-    )
+def _run(code, **env):
+    """Run ``code`` in a fresh interpreter without the thread variables."""
+    clean = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**_clean_env(), "SKFMNIST_NUM_THREADS": "2"},
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=180, env={**clean, **env},
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "2"
+    return result
+
+
+FIT_AND_PICKLE = """
+import pickle
+import numpy as np
+from skfmnist import DenseClassifier
+rng = np.random.RandomState(0)
+X, y = rng.rand(40, 6).astype(np.float32), np.arange(40) % 2
+clf = DenseClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=0).fit(X, y)
+blob = pickle.dumps(clf)
+"""
+
+
+def test_importing_skfmnist_leaves_tensorflow_unstarted():
+    # The user's own code can still size TensorFlow's pools after importing
+    # every public name (which would raise once the runtime had started).
+    result = _run("""
+        import skfmnist
+        from skfmnist import DenseClassifier, find_learning_rate
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(3)
+        print(tf.config.threading.get_intra_op_parallelism_threads())
+    """)
+    assert result.stdout.split() == ["3"]
+
+
+def test_fitting_and_unpickling_keep_tensorflow_defaults():
+    code = FIT_AND_PICKLE + """
+import subprocess, sys
+child = '''
+import pickle, sys
+clf = pickle.loads(sys.stdin.buffer.read())
+import tensorflow as tf
+print(tf.config.threading.get_intra_op_parallelism_threads(),
+      tf.config.threading.get_inter_op_parallelism_threads(), clf.predict(
+      __import__("numpy").zeros((2, 6), "float32")).shape)
+'''
+out = subprocess.run([sys.executable, "-c", child], input=blob,
+                     capture_output=True, check=True)
+import tensorflow as tf
+print(tf.config.threading.get_intra_op_parallelism_threads())
+print(out.stdout.decode().strip(), out.stderr.decode() == "")
+"""
+    result = _run(code)
+    lines = result.stdout.strip().splitlines()
+    # 0 is TensorFlow's "one thread per core" default, in both processes.
+    assert lines == ["0", "0 0 (2,) True"]
     assert result.stderr == ""
 
 
-def test_importing_the_package_does_not_start_tensorflow():
-    code = (
-        "import sys, skfmnist, skfmnist.plotting, skfmnist.cli\n"
-        "print('tensorflow' in sys.modules, 'matplotlib' in sys.modules)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-    )
-    assert result.stdout.split() == ["False", "False"], result.stderr
+def test_environment_variable_sizes_the_pools_quietly():
+    result = _run(FIT_AND_PICKLE + """
+import tensorflow as tf
+print(tf.config.threading.get_intra_op_parallelism_threads(),
+      tf.config.threading.get_inter_op_parallelism_threads())
+""", SKFMNIST_NUM_THREADS="2")
+    assert result.stdout.split() == ["2", "2"]
+    assert result.stderr == ""
 
 
-def _clean_env():
-    import os
+def test_set_num_threads_before_and_after_start():
+    result = _run("""
+import skfmnist
+print(skfmnist.get_num_threads())
+print(skfmnist.set_num_threads(1))
+""" + FIT_AND_PICKLE + """
+print(skfmnist.get_num_threads(), skfmnist.set_num_threads(1))
+try:
+    skfmnist.set_num_threads(2)
+except RuntimeError as exc:
+    print("refused:", exc)
+""")
+    lines = result.stdout.strip().splitlines()
+    assert lines[:3] == ["None", "1", "1 1"]
+    assert lines[3].startswith("refused: TensorFlow has already started")
+    assert "SKFMNIST_NUM_THREADS=2" in lines[3]
 
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SKFMNIST_NUM_THREADS", "OMP_NUM_THREADS")
-    }
+
+def test_explicit_call_wins_over_environment():
+    result = _run("""
+import skfmnist
+skfmnist.set_num_threads(1)
+""" + FIT_AND_PICKLE + """
+print(skfmnist.get_num_threads())
+""", OMP_NUM_THREADS="2")
+    assert result.stdout.split() == ["1"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_non_positive_integers(bad):
+    import skfmnist
+
+    with pytest.raises(ValueError, match="n_threads must be a positive integer"):
+        skfmnist.set_num_threads(bad)
 
 
 def test_many_fits_do_not_warn_about_retracing(blobs, caplog):
@@ -70,5 +141,31 @@ def test_many_fits_do_not_warn_about_retracing(blobs, caplog):
     X, y = blobs
     for seed in range(7):
         clf = DenseClassifier(hidden_layer_sizes=(4,), epochs=1, random_state=seed)
-        clf.fit(X, y).predict(X)
+        clf.fit(X, y, X_val=X[:20], y_val=y[:20]).predict(X)
     assert "retracing" not in caplog.text
+
+
+def test_keras_major_version_is_the_one_the_fused_adam_step_was_tested_with():
+    # A new Keras major version must be checked against the fused Adam step
+    # (slot layout, update formula) before it is trusted; fail loudly here.
+    from skfmnist._keras_env import import_keras
+    from skfmnist._training import _FUSED_ADAM_KERAS_MAJOR
+
+    keras = import_keras()
+    assert int(keras.__version__.split(".")[0]) == _FUSED_ADAM_KERAS_MAJOR
+
+
+def test_installed_keras_takes_the_fused_adam_path():
+    # If a Keras release moves Adam's slots, the fused step silently falls
+    # back to Keras' update; this makes that fall-back visible.
+    from skfmnist._keras_env import import_keras
+    from skfmnist._training import _fused_adam
+
+    keras = import_keras()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    assert _fused_adam(optimizer, model.trainable_variables) is not None
+    amsgrad = keras.optimizers.Adam(amsgrad=True)
+    amsgrad.build(model.trainable_variables)
+    assert _fused_adam(amsgrad, model.trainable_variables) is None
