@@ -1,7 +1,47 @@
-"""Shared fixtures: seeded randomness, small datasets, a clean pyplot."""
+"""Shared fixtures (seeded randomness, small datasets, a clean pyplot) and the
+rule that makes a skipped real-data test fail in CI."""
+
+import os
 
 import numpy as np
 import pytest
+
+# In CI the real Fashion-MNIST files must be there (.ci/run installs or points
+# at them), so a real-data test that skips has silently checked nothing.
+REQUIRE_REAL_DATA = "SKFMNIST_REQUIRE_REAL_DATA"
+
+
+def _real_data_required():
+    """Whether a skip of a ``real_data`` test counts as a failure."""
+    setting = os.environ.get(REQUIRE_REAL_DATA)
+    if setting is None:
+        setting = os.environ.get("CI", "")
+    return setting.strip().lower() in ("1", "true", "yes")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "real_data: needs the real Fashion-MNIST files; skipping it fails when "
+        f"{REQUIRE_REAL_DATA}=1 or, if that is unset, CI=true",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = (yield).get_result()
+    if (
+        report.skipped
+        and item.get_closest_marker("real_data") is not None
+        and _real_data_required()
+    ):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else ""
+        reason = str(reason).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} needs the real Fashion-MNIST data, which CI must "
+            f"provide ({REQUIRE_REAL_DATA}=1 or CI=true), but it skipped: {reason}"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""scikit-learn's own estimator checks, over fast instances of every estimator."""
+"""scikit-learn's own estimator checks, over every estimator as a user gets it
+and over a fast, exact configuration of the classifier."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -19,9 +20,28 @@ FAST_CLASSIFIER = DenseClassifier(
     random_state=0,
 )
 
-ESTIMATORS = [PixelScaler(), FAST_CLASSIFIER]
+# The defaults a user gets: float32, dropout, mini-batches, cosine schedule.
+DEFAULT_CLASSIFIER = DenseClassifier()
+ESTIMATORS = [PixelScaler(), DEFAULT_CLASSIFIER, FAST_CLASSIFIER]
+
+# The only expected failure, of the default classifier alone; strict, so that
+# it is noticed if it ever passes.
+EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "with mini-batches, float32 and dropout, a sample of weight 2 and two "
+        "copies of it land in different batches and draw different dropout "
+        "masks, so training takes other steps; only one full float64 batch "
+        "without dropout (FAST_CLASSIFIER) makes them equivalent to 1e-7"
+    ),
+}
 
 
-@parametrize_with_checks(ESTIMATORS)
+def _expected_failures(estimator):
+    return EXPECTED_FAILURES if estimator is DEFAULT_CLASSIFIER else {}
+
+
+@parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=_expected_failures, xfail_strict=True
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

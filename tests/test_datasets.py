@@ -2,8 +2,10 @@
 
 Everything runs offline: ``urlopen`` is replaced by a function that refuses, or
 by a fake server, and the pinned file table by one for tiny files the tests
-write themselves. One test loads the real data from a system folder (the Debian
-package ``dataset-fashion-mnist``) and skips only if it is not installed.
+write themselves. One test, marked ``real_data``, loads the real data from a
+system folder (the Debian package ``dataset-fashion-mnist``) or the folder named
+by ``SKFMNIST_DATA``; it skips only if neither holds the files, and in CI that
+skip is a failure (see ``conftest.py``).
 """
 
 import gzip
@@ -11,7 +13,8 @@ import hashlib
 import io
 import os
 import re
-import time
+import subprocess
+import sys
 from pathlib import Path
 from urllib.error import HTTPError, URLError
 
@@ -766,6 +769,17 @@ def _real_data_dirs():
     ]
 
 
+def _recording(read, paths):
+    """Wrap the reader ``read`` so that it appends each path it reads to ``paths``."""
+
+    def wrapper(path, info, out):
+        paths.append(path)
+        return read(path, info, out)
+
+    return wrapper
+
+
+@pytest.mark.real_data
 def test_real_data(tmp_path, monkeypatch):
     folders = _real_data_dirs()
     if not folders:
@@ -774,11 +788,17 @@ def test_real_data(tmp_path, monkeypatch):
             "dataset-fashion-mnist, or set SKFMNIST_DATA to a folder with them)"
         )
     monkeypatch.setattr(fm, "SYSTEM_DATA_DIRS", tuple(folders))
-    start = time.perf_counter()
+    reads = {"idx": [], "npy": []}
+    for kind, name in (("idx", "_read_idx_verified"), ("npy", "_read_npy_verified")):
+        monkeypatch.setattr(fm, name, _recording(getattr(fm, name), reads[kind]))
     bunch = fetch_fashion_mnist(
         subset="all", data_home=tmp_path, download_if_missing=False
     )
-    cold = time.perf_counter() - start
+    # A cold data home: each file read once from its verified source.
+    assert sorted(Path(p).name for p in reads["idx"]) == sorted(
+        f"{n}.gz" for n in NAMES
+    )
+    assert reads["npy"] == []
     assert bunch.images.shape == (70000, 28, 28) and bunch.images.dtype == np.uint8
     assert bunch.data.shape == (70000, 784)
     assert bunch.target.dtype == np.int64
@@ -794,19 +814,20 @@ def test_real_data(tmp_path, monkeypatch):
     ]
     assert bunch.images.min() == 0 and bunch.images.max() == 255
 
-    # Second load: from the verified .npy cache, same data, faster.
+    # Later loads: the same data from the verified .npy cache alone; no
+    # source file is read again.
+    reads["idx"].clear()
     for subset, rows in (("train", slice(0, 60000)), ("test", slice(60000, None))):
         part = fetch_fashion_mnist(
             subset=subset, data_home=tmp_path, download_if_missing=False
         )
         np.testing.assert_array_equal(part.images, bunch.images[rows])
         np.testing.assert_array_equal(part.target, bunch.target[rows])
-    start = time.perf_counter()
-    cached = fetch_fashion_mnist(
-        subset="all", data_home=tmp_path, download_if_missing=False
+    assert reads["idx"] == []
+    assert sorted(Path(p).name for p in reads["npy"]) == sorted(
+        f"{n}.npy" for n in NAMES
     )
-    assert time.perf_counter() - start < cold
-    assert cached.images.shape == (70000, 28, 28)
+    assert all(Path(p).parent == tmp_path / "fashion_mnist" for p in reads["npy"])
 
     # The bundled sample is exactly the documented draw from this data.
     arrays = _sample._read_sample()
@@ -819,3 +840,44 @@ def test_real_data(tmp_path, monkeypatch):
             arrays[f"{subset}_images"], bunch.images[offset + rows]
         )
         np.testing.assert_array_equal(arrays[f"{subset}_labels"], labels[rows])
+
+
+@pytest.mark.parametrize(
+    "env, summary",
+    [
+        ({}, "2 skipped"),
+        ({"CI": "true"}, "1 failed, 1 skipped"),
+        ({"SKFMNIST_REQUIRE_REAL_DATA": "1"}, "1 failed, 1 skipped"),
+        ({"CI": "true", "SKFMNIST_REQUIRE_REAL_DATA": "0"}, "2 skipped"),
+    ],
+)
+def test_real_data_skip_is_a_failure_in_ci(tmp_path, env, summary):
+    """conftest.py's rule, run by pytest on a real_data test that skips."""
+    conftest = Path(__file__).with_name("conftest.py")
+    (tmp_path / "conftest.py").write_text(conftest.read_text())
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.real_data\n"
+        "def test_needs_data():\n"
+        "    pytest.skip('no files here')\n\n"
+        "def test_other():\n"
+        "    pytest.skip('not about data')\n"
+    )
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "SKFMNIST_REQUIRE_REAL_DATA")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs"],
+        cwd=tmp_path, env={**clean, **env}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert summary in result.stdout, result.stdout + result.stderr
+    if "failed" in summary:
+        assert result.returncode == 1
+        assert "test_needs_data needs the real Fashion-MNIST data" in result.stdout
+        assert "it skipped: no files here" in result.stdout
+    else:
+        assert result.returncode == 0

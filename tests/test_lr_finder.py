@@ -69,8 +69,23 @@ def test_pipeline_and_input_estimator_untouched(images):
 def test_plot_marks_the_suggestion(blobs, pyplot):
     X, y = blobs
     result = find_learning_rate(small(), X, y, num_steps=20)
+    rates = result.history["learning_rate"].to_numpy()
+    smoothed = result.history["smoothed_loss"].to_numpy()
+    # The suggestion is one of the swept rates, not the minimum's: a marker
+    # drawn at the wrong one of the two lands elsewhere.
+    row = int(np.argmin(np.abs(np.log(rates / result.suggestion))))
+    assert rates[row] == pytest.approx(result.suggestion)
+    assert result.suggestion != pytest.approx(result.min_loss_learning_rate)
     ax = result.plot()
     assert ax.get_xscale() == "log"
+    raw, smooth, vline, dot = ax.get_lines()
+    np.testing.assert_allclose(smooth.get_xdata(), rates)
+    np.testing.assert_allclose(smooth.get_ydata(), smoothed)
+    np.testing.assert_allclose(vline.get_xdata(), [result.suggestion] * 2)
+    np.testing.assert_allclose(dot.get_xdata(), [result.suggestion])
+    np.testing.assert_allclose(dot.get_ydata(), [smoothed[row]], rtol=1e-9)
+    label = ax.get_legend().get_texts()[-1].get_text()
+    assert label == f"suggested {result.suggestion:.2g}"
 
 
 @pytest.mark.parametrize(
