@@ -12,8 +12,11 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
+from sklearn.utils import compute_sample_weight
 
+import skfmnist._training as training
 from skfmnist import DenseClassifier, PixelScaler
+from skfmnist._keras_env import import_keras
 
 FAST = dict(
     hidden_layer_sizes=(16,),
@@ -26,6 +29,52 @@ FAST = dict(
 
 def fast(**params):
     return DenseClassifier(**{**FAST, **params})
+
+
+# Exact arithmetic for comparisons with a reference: one network, one order
+# of the samples, one learning rate all along.
+EXACT = dict(
+    dtype="float64", dropout=0.0, shuffle=False, learning_rate_schedule="constant"
+)
+
+
+def initial_weights():
+    """A Keras callback that keeps the model's weights as training begins."""
+    keras = import_keras()
+
+    class InitialWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.weights = [w.copy() for w in self.model.get_weights()]
+
+    return InitialWeights()
+
+
+def keras_fit(clf, weights, X, y, sample_weight, *, epochs):
+    """Train a copy of ``clf.model_`` from ``weights`` with ``keras.Model.fit``.
+
+    The same architecture up to the logits (Keras' loss on probabilities
+    would clip them at 1e-7), the same optimizer class and learning rate; the
+    data in order, in ``clf.batch_size`` batches, as a ``tf.data`` pipeline so
+    that float64 stays float64.
+    """
+    import tensorflow as tf
+
+    keras = import_keras()
+    network = keras.models.clone_model(clf.model_)
+    model = keras.Model(network.inputs, network.get_layer("logits").output)
+    model.set_weights(weights)
+    optimizer = type(clf.model_.optimizer)(learning_rate=clf.learning_rate)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, dtype="float64"
+        ),
+    )
+    data = tf.data.Dataset.from_tensor_slices(
+        (X.astype(np.float64), y, sample_weight.astype(np.float64))
+    ).batch(clf.batch_size)
+    history = model.fit(data, epochs=epochs, verbose=0, shuffle=False)
+    return model, history.history["loss"]
 
 
 def test_fit_predict_shapes_and_attributes(blobs):
@@ -101,12 +150,62 @@ def test_speed_knobs_do_not_change_results(blobs):
     assert_allclose(reference.loss_curve_, stepwise.loss_curve_, rtol=1e-6)
 
 
-@pytest.mark.parametrize("batch_size", [32, 50, 240, 1000])
-def test_number_of_optimizer_steps_matches_keras_fit(blobs, batch_size):
+@pytest.mark.parametrize(
+    "optimizer, batch_size",
+    [
+        ("adam", 32),
+        ("adam", 50),
+        ("adam", 240),
+        ("adam", 1000),
+        ("adamw", 32),
+        ("nadam", 32),
+        ("adamax", 32),
+        ("sgd", 32),
+        ("rmsprop", 32),
+        ("adagrad", 32),
+    ],
+)
+def test_training_matches_keras_fit(blobs, monkeypatch, optimizer, batch_size):
+    """The compiled loop takes exactly the steps ``keras.Model.fit`` takes."""
+    # Keras' own Adam update; the fused kernel has its own test below.
+    monkeypatch.setattr(training, "_use_fused_adam", lambda optimizer: False)
     X, y = blobs
-    clf = fast(batch_size=batch_size, epochs=3).fit(X, y)
+    # Per-batch weights summing to the batch size, where Keras' mean over
+    # the batch and skfmnist's weighted mean agree (every batch is even).
+    sample_weight = np.tile([0.5, 1.5], len(X) // 2)
+    start = initial_weights()
+    clf = fast(
+        optimizer=optimizer, batch_size=batch_size, epochs=2, callbacks=[start],
+        **EXACT,
+    ).fit(X, y, sample_weight=sample_weight)
+    reference, loss = keras_fit(clf, start.weights, X, y, sample_weight, epochs=2)
     steps = math.ceil(len(X) / min(batch_size, len(X)))
-    assert int(clf.model_.optimizer.iterations.numpy()) == 3 * steps
+    assert type(clf.model_.optimizer).__name__ == type(reference.optimizer).__name__
+    assert int(clf.model_.optimizer.iterations.numpy()) == 2 * steps
+    assert int(reference.optimizer.iterations.numpy()) == 2 * steps
+    for before, ours, theirs in zip(
+        start.weights, clf.model_.get_weights(), reference.get_weights(), strict=True
+    ):
+        assert not np.allclose(before, ours, rtol=0, atol=1e-6)
+        assert_allclose(ours, theirs, rtol=1e-9, atol=1e-12)
+    # Keras accumulates its loss metric in float32.
+    assert_allclose(clf.loss_curve_, loss, rtol=1e-6)
+
+
+def test_fused_adam_matches_keras_fit_within_its_tolerance(blobs):
+    X, y = blobs
+    sample_weight = np.ones(len(X))
+    start = initial_weights()
+    clf = fast(epochs=2, callbacks=[start], **EXACT).fit(X, y)
+    assert training._use_fused_adam(clf.model_.optimizer)
+    reference, loss = keras_fit(clf, start.weights, X, y, sample_weight, epochs=2)
+    # _fused_adam's docstring: Keras rounds one constant through float32, so
+    # the two agree to about 1e-5 (Keras' loss metric is float32 besides).
+    for ours, theirs in zip(
+        clf.model_.get_weights(), reference.get_weights(), strict=True
+    ):
+        assert_allclose(ours, theirs, rtol=0, atol=1e-5)
+    assert_allclose(clf.loss_curve_, loss, rtol=1e-4)
 
 
 def test_zero_sample_weight_equals_dropping_samples(blobs):
@@ -119,12 +218,26 @@ def test_zero_sample_weight_equals_dropping_samples(blobs):
     assert_allclose(weighted.predict_proba(X), dropped.predict_proba(X), rtol=1e-9)
 
 
-def test_class_weight_shifts_predictions(blobs):
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 3.0, 2: 9.0}])
+def test_class_weight_equals_matching_sample_weight(blobs, class_weight):
     X, y = blobs
-    plain = fast(epochs=1).fit(X, y).predict_proba(X)[:, 0].mean()
-    favoured = fast(epochs=1, class_weight={0: 20.0, 1: 1.0, 2: 1.0}).fit(X, y)
-    assert favoured.predict_proba(X)[:, 0].mean() > plain
-    fast(class_weight="balanced").fit(X, y)
+    # Imbalanced: 80, 30 and 10 samples.
+    counts = (80, 30, 10)
+    keep = np.concatenate([np.flatnonzero(y == k)[:n] for k, n in enumerate(counts)])
+    X, y = X[keep], y[keep]
+    sample_weight = np.linspace(0.5, 2.0, len(y))
+    params = dict(dtype="float64", dropout=0.0, epochs=3)
+    by_class = fast(class_weight=class_weight, **params)
+    by_class.fit(X, y, sample_weight=sample_weight)
+    matching = sample_weight * compute_sample_weight(class_weight, y)
+    by_sample = fast(**params).fit(X, y, sample_weight=matching)
+    assert_allclose(
+        by_class.predict_proba(X), by_sample.predict_proba(X), rtol=1e-10
+    )
+    plain = fast(**params).fit(X, y, sample_weight=sample_weight)
+    assert not np.allclose(
+        plain.predict_proba(X), by_class.predict_proba(X), rtol=1e-3
+    )
 
 
 def test_early_stopping_holds_out_data_and_restores_best(blobs):
@@ -135,6 +248,26 @@ def test_early_stopping_holds_out_data_and_restores_best(blobs):
     assert clf.n_iter_ == 3
     assert {"val_loss", "val_accuracy"} <= set(clf.history_.columns)
     assert clf.t_ == 3 * (len(X) - round(0.1 * len(X)))
+
+
+def test_early_stopping_restores_the_best_validation_epoch(blobs):
+    X, y = blobs
+    X_train, y_train, X_val = X[:180], y[:180], X[180:]
+    # A third of the validation labels are wrong: the validation loss falls
+    # while the model learns, then rises as it grows confident.
+    y_val = y[180:].copy()
+    y_val[::3] = (y_val[::3] + 1) % 3
+    clf = fast(
+        epochs=100, early_stopping=True, n_iter_no_change=3, tol=0.0,
+        learning_rate=0.05, **EXACT,
+    ).fit(X_train, y_train, X_val=X_val, y_val=y_val)
+    val_loss = clf.history_["val_loss"].to_numpy()
+    best = int(np.argmin(val_loss))
+    assert clf.n_iter_ == best + 4 < 100
+    assert val_loss[-1] > val_loss[best]
+    proba = clf.predict_proba(X_val)
+    restored = -np.mean(np.log(proba[np.arange(len(y_val)), y_val]))
+    assert restored == pytest.approx(val_loss[best], rel=1e-9)
 
 
 def test_cosine_schedule_decays_and_plateau_halves(blobs):
@@ -349,73 +482,72 @@ def test_verbosity_levels(blobs, capfd):
     assert "loss:" in out and "accuracy:" in out
     fast(verbose=2, epochs=2).fit(X, y)
     out, _ = capfd.readouterr()
-    assert out.splitlines()[0].startswith("Epoch 1: loss: ")
-    assert len(out.splitlines()) == 2
+    # Keras' verbose=2: a heading and one plain line per epoch, for logs.
+    lines = out.splitlines()
+    assert "\r" not in out and len(lines) == 4
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    for line in lines[1::2]:
+        assert line.startswith("8/8 - ") and " - loss: " in line
 
 
-def test_label_smoothing_changes_training(blobs):
+@pytest.mark.parametrize(
+    # alpha exact in float32: Keras' L2 rounds it so even in float64.
+    "label_smoothing, alpha", [(0.2, 0.0), (0.0, 0.25), (0.1, 0.0625)]
+)
+def test_loss_and_step_follow_the_formula(blobs, label_smoothing, alpha):
+    """A linear softmax model, one full-batch SGD step, worked out in NumPy."""
     X, y = blobs
-    plain = fast().fit(X, y).loss_curve_
-    smooth = fast(label_smoothing=0.2).fit(X, y).loss_curve_
-    assert not np.allclose(plain, smooth)
-
-
-def test_alpha_adds_a_penalty(blobs):
-    X, y = blobs
-    plain = fast(dtype="float64").fit(X, y).model_.get_weights()[0]
-    shrunk = fast(dtype="float64", alpha=1.0).fit(X, y).model_.get_weights()[0]
-    assert np.linalg.norm(shrunk) < np.linalg.norm(plain)
-
-
-@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adamw", "nadam"])
-def test_every_optimizer_trains(blobs, optimizer):
-    X, y = blobs
-    clf = fast(optimizer=optimizer, learning_rate=0.05, epochs=5).fit(X, y)
-    assert clf.score(X, y) > 0.8
+    X = X.astype(np.float64) / 10
+    sample_weight = np.linspace(0.5, 2.0, len(y))
+    start = initial_weights()
+    clf = fast(
+        hidden_layer_sizes=(), optimizer="sgd", learning_rate=0.5, epochs=1,
+        batch_size=len(X), label_smoothing=label_smoothing, alpha=alpha,
+        callbacks=[start], **EXACT,
+    ).fit(X, y, sample_weight=sample_weight)
+    W, b = start.weights
+    logits = X @ W + b
+    log_proba = logits - logits.max(axis=1, keepdims=True)
+    log_proba -= np.log(np.exp(log_proba).sum(axis=1, keepdims=True))
+    n_classes = W.shape[1]
+    # Smoothed targets: 1 - s + s / K on the label, s / K elsewhere.
+    target = np.full(log_proba.shape, label_smoothing / n_classes)
+    target[np.arange(len(y)), y] += 1 - label_smoothing
+    share = sample_weight / sample_weight.sum()
+    cross_entropy = share @ -(target * log_proba).sum(axis=1)
+    # Keras' L2(alpha): alpha * sum(W ** 2), on the kernel only.
+    loss = cross_entropy + alpha * (W**2).sum()
+    assert clf.loss_curve_[0] == pytest.approx(loss, rel=1e-12)
+    grad_logits = share[:, None] * (np.exp(log_proba) - target)
+    grad_W = X.T @ grad_logits + 2 * alpha * W
+    grad_b = grad_logits.sum(axis=0)
+    W1, b1 = clf.model_.get_weights()
+    assert_allclose(W1, W - 0.5 * grad_W, rtol=1e-12, atol=1e-14)
+    assert_allclose(b1, b - 0.5 * grad_b, rtol=1e-12, atol=1e-14)
 
 
 def test_fused_adam_step_is_the_adam_formula(blobs):
     X, y = blobs
-    params = dict(dtype="float64", epochs=1, dropout=0.0, batch_size=1000)
-    initial = fast(learning_rate=1e-30, **params).fit(X, y).model_.get_weights()
-    clf = fast(learning_rate_schedule="constant", **params).fit(X, y)
+    start = initial_weights()
+    clf = fast(epochs=1, batch_size=1000, callbacks=[start], **EXACT).fit(X, y)
     optimizer = clf.model_.optimizer
     # One full-batch step from the same initial weights, by the book (Kingma
     # and Ba, with Keras' epsilon placement); the rate is stored as float32.
     lr = float(np.float32(0.01))
     alpha = lr * np.sqrt(1 - 0.999) / (1 - 0.9)
-    for i, (w0, w1) in enumerate(zip(initial, clf.model_.get_weights(), strict=True)):
+    for i, (w0, w1) in enumerate(
+        zip(start.weights, clf.model_.get_weights(), strict=True)
+    ):
         m = np.asarray(optimizer._momentums[i])
         v = np.asarray(optimizer._velocities[i])
         assert_allclose(w1, w0 - alpha * m / (np.sqrt(v) + 1e-7), rtol=0, atol=1e-15)
     assert int(optimizer.iterations.numpy()) == 1
 
 
-def test_fused_adam_follows_keras_adam(blobs, monkeypatch):
-    import skfmnist._training as training
-
-    X, y = blobs
-    params = dict(dtype="float64", epochs=3, dropout=0.0)
-    fused = fast(**params).fit(X, y)
-    monkeypatch.setattr(training, "_fused_adam", lambda optimizer, variables: None)
-    keras_adam = fast(**params).fit(X, y)
-    # Keras' own Adam rounds a constant through float32 even in float64, so
-    # the two agree to about 1e-5, not to the last digit.
-    for a, b in zip(
-        fused.model_.get_weights(), keras_adam.model_.get_weights(), strict=True
-    ):
-        assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    assert_allclose(fused.loss_curve_, keras_adam.loss_curve_, rtol=1e-4)
-
-
 @pytest.mark.parametrize(
     "optimizer, fused", [("adam", True), ("adamw", False), ("sgd", False)]
 )
 def test_fused_adam_only_for_plain_adam(blobs, optimizer, fused):
-    from skfmnist._training import _fused_adam
-
     X, y = blobs
     model = fast(optimizer=optimizer, epochs=1).fit(X, y).model_
-    assert (_fused_adam(model.optimizer, model.trainable_variables) is not None) == (
-        fused
-    )
+    assert training._use_fused_adam(model.optimizer) == fused
