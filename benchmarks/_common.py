@@ -82,28 +82,40 @@ def apply_thread_option(args):
 
 
 def import_keras(tf_default_threads=False):
-    """Import Keras quietly.
+    """Import Keras quietly and start TensorFlow with this process's threads.
 
-    By default through skfmnist, so every row of a process (plain Keras
-    included) runs with the thread pools skfmnist sizes for DenseClassifier.
-    With ``tf_default_threads=True`` TensorFlow is imported first and keeps
-    its own defaults (pools as large as the machine); skfmnist then leaves
-    them alone.
+    The thread pools are sized here, before any row runs, so that every row
+    of a process (plain Keras included) uses the same ones: the count
+    ``--threads`` (``SKFMNIST_NUM_THREADS``) asks for, through
+    :func:`skfmnist.set_num_threads`, else TensorFlow's defaults (one thread
+    per core), which skfmnist leaves alone. ``tf_default_threads=True``
+    ignores the environment and keeps TensorFlow's defaults.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if tf_default_threads:
-        from skfmnist._keras_env import _silenced_fd2
-
-        with _silenced_fd2():
-            import keras
-            import tensorflow as tf
-
-            tf.config.list_logical_devices()
-        return keras
+    from skfmnist._keras_env import _silenced_fd2
     from skfmnist._keras_env import import_keras as skfmnist_import_keras
 
-    return skfmnist_import_keras()
+    keras = skfmnist_import_keras()
+    requested = os.environ.get(THREADS_ENV, "").strip()
+    if requested and not tf_default_threads:
+        skfmnist.set_num_threads(int(requested))
+    import tensorflow as tf
+
+    with _silenced_fd2():  # starting the runtime logs device probes
+        tf.config.list_logical_devices()
+    return keras
+
+
+def child_env_for_threads(n_threads):
+    """Environment of a child process running with ``n_threads`` TF threads.
+
+    ``None`` means TensorFlow's defaults: the thread variables are removed,
+    since skfmnist would otherwise follow ``OMP_NUM_THREADS``.
+    """
+    if n_threads is None:
+        return {THREADS_ENV: None, "OMP_NUM_THREADS": None}
+    return {THREADS_ENV: str(n_threads)}
 
 
 def thread_info():
@@ -144,7 +156,7 @@ def tf_threads_label():
     intra = tf.config.threading.get_intra_op_parallelism_threads()
     inter = tf.config.threading.get_inter_op_parallelism_threads()
     if intra == inter:
-        return "TF default" if intra == 0 else f"TF {intra}"
+        return f"TF default ({os.cpu_count()})" if intra == 0 else f"TF {intra}"
     return f"TF {intra}/{inter}"
 
 
@@ -365,10 +377,15 @@ def run_child(script, spec, env=None, timeout=1800):
     """Run ``script --child JSON`` in a fresh interpreter; return its result dict.
 
     The child inherits this process's environment (thread variables included)
-    plus ``env``. A failure is returned as ``{"error": message}``.
+    updated with ``env``, where a value of None removes the variable. A
+    failure is returned as ``{"error": message}``.
     """
     child_env = dict(os.environ)
-    child_env.update(env or {})
+    for name, value in (env or {}).items():
+        if value is None:
+            child_env.pop(name, None)
+        else:
+            child_env[name] = value
     command = [sys.executable, str(script), "--child", json.dumps(spec)]
     try:
         proc = subprocess.run(
@@ -418,6 +435,9 @@ def versions():
     return found
 
 
+_LOAD_AT_START = []
+
+
 def print_header(title, args, settings):
     """Print what ran where: mode, library versions, CPU, threads, load."""
     print(f"# {title}")
@@ -425,10 +445,13 @@ def print_header(title, args, settings):
     mode = "QUICK (indicative only)" if args.quick else "full"
     print(f"mode: {mode}; {settings}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions().items()))
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load:
+        _LOAD_AT_START[:] = [round(x, 2) for x in load]
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"load average {' '.join(f'{x:.2f}' for x in load)} at start"
+        f"machine: {cpu_model()}, {os.cpu_count()} CPUs, load average "
+        + (" ".join(f"{x:.2f}" for x in load) if load else "unknown")
+        + " at start"
     )
     threads = thread_info()
     print("threads: " + "; ".join(f"{k}: {v}" for k, v in threads.items()))
@@ -444,7 +467,11 @@ def fmt(value, spec=".3f", suffix=""):
 
 
 def print_table(title, columns, rows, note=None):
-    """Print a Markdown table; ``rows`` are lists of already formatted cells."""
+    """Print a Markdown table; ``rows`` are lists of already formatted cells.
+
+    Returns the table as a dict (``title``, ``columns``, ``rows``, ``notes``)
+    for the results file, from which the documentation draws the same table.
+    """
     print(f"## {title}")
     print()
     cells = [list(map(str, columns))] + [[str(c) for c in row] for row in rows]
@@ -467,12 +494,16 @@ def print_table(title, columns, rows, note=None):
     )
     for row in cells[1:]:
         print(line(row))
-    if note:
+    notes = [] if not note else list(note) if isinstance(note, list | tuple) else [
+        note
+    ]
+    if notes:
         print()
-        for text in note if isinstance(note, list | tuple) else [note]:
+        for text in notes:
             print(text)
     print()
     sys.stdout.flush()
+    return {"title": title, "columns": cells[0], "rows": cells[1:], "notes": notes}
 
 
 class Targets:
@@ -499,7 +530,7 @@ class Targets:
             else "Timings on a shared or busy machine are noisy; rerun before "
             "acting on a narrow FAIL."
         )
-        print_table(
+        return print_table(
             "Targets", ["target", "measured", "threshold", "verdict"], self.rows, note
         )
 
@@ -520,7 +551,8 @@ def finish(targets, payload, start, json_path):
     """Print the targets block and the total time; save the JSON if asked."""
     targets.print()
     payload["targets"] = targets.as_dicts()
-    print(f"total wall time: {time.perf_counter() - start:.0f} s")
+    payload["total_s"] = time.perf_counter() - start
+    print(f"total wall time: {payload['total_s']:.0f} s")
     write_json(json_path, payload)
 
 
@@ -556,7 +588,8 @@ def machine_info():
         "cpu_count": os.cpu_count(),
         "usable_cpus": usable,
         "platform": platform.platform(),
-        "load_average": [round(x, 2) for x in load] if load else None,
+        "load_average_at_start": list(_LOAD_AT_START) or None,
+        "load_average_at_end": [round(x, 2) for x in load] if load else None,
     }
 
 

@@ -1,19 +1,28 @@
 """Training benchmarks of skfmnist's DenseClassifier.
 
-Compares, side by side on the same data and threads:
+Compares, side by side on the same data, each row saying its threads:
 
 * epoch time of a 784-100-10 ReLU MLP (Adam, batch 32, 60,000 images) in plain
-  Keras ``model.fit``, ``keras.wrappers.SKLearnClassifier``, scikeras'
-  ``KerasClassifier`` (when installed), scikit-learn's ``MLPClassifier`` and
-  ``DenseClassifier`` (targets 1);
+  Keras ``model.fit``, tuned Keras (``steps_per_execution``),
+  ``keras.wrappers.SKLearnClassifier``, scikeras' ``KerasClassifier`` (when
+  installed), scikit-learn's ``MLPClassifier`` and ``DenseClassifier``
+  (targets 1), plus plain Keras, tuned Keras and DenseClassifier again in
+  fresh processes with the other thread setting (one thread, or TensorFlow's
+  defaults);
+* epoch time at DenseClassifier's default network and batch size, against
+  plain and tuned Keras training the same network;
 * fit time, test accuracy and peak memory of the default
   ``Pipeline([PixelScaler(), DenseClassifier()])`` against plain Keras
   training the same network, each in a fresh process (targets 3 and 4);
 * ``GridSearchCV`` with ``n_jobs=1`` against ``n_jobs=2`` (target 5).
 
-Run ``python benchmarks/bench_fit.py`` (about 10 minutes on two cores) or
-``python benchmarks/bench_fit.py --quick`` (about 2 minutes, indicative only).
-See benchmarks/README.md for how to read the tables.
+Every epoch is timed by a Keras callback passed with ``callbacks=[...]``
+(MLPClassifier, which has no callbacks, by the line it prints per epoch).
+Each section writes ``benchmarks/results/fit_<section>.json``
+(``.quick.json`` with ``--quick``), from which the documentation's
+performance page is built. Run ``python benchmarks/bench_fit.py`` or
+``python benchmarks/bench_fit.py --quick`` (indicative only); see
+benchmarks/README.md for how to read the tables.
 """
 
 import contextlib
@@ -44,7 +53,7 @@ GRID = {"clf__hidden_layer_sizes": [(64,), (128,), (256,)]}
 FULL = {
     "epoch_n_train": None,  # all 60,000
     "epoch_repeats": 5,  # timed epochs after the first
-    "extra_rows": True,
+    "extra_rows": True,  # the warm_start row
     "default_repeats": 3,
     "keras_same_repeats": 1,
     "default_epochs": None,  # the classifier's default
@@ -108,27 +117,58 @@ def keras_accuracy(model, X_test, y_test):
 
 # -- target 1: epoch time --------------------------------------------------------
 
+# The references every ratio of the epoch tables is against, by row id.
+REFERENCES = {
+    "keras": "plain Keras model.fit (default arguments), same threads",
+    "keras_tuned": f"tuned Keras: compile(steps_per_execution={KERAS_SPE}), "
+    "same threads",
+}
 
-def epoch_plain_keras(keras, data, n_epochs, seed):
+
+def keras_network(keras, net, *, n_epochs, n_train, **compile_kwargs):
+    """A compiled plain Keras model of the table's network ``net``."""
+    learning_rate = net["learning_rate"]
+    if net["schedule"] == "cosine":
+        steps = -(-n_train // net["batch_size"])
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=n_epochs * steps, alpha=COSINE_FLOOR
+        )
+    elif net["schedule"] != "constant":
+        raise ValueError(f"update the benchmark for schedule={net['schedule']}")
+    return keras_mlp(
+        keras, net["hidden"], dropout=net["dropout"], learning_rate=learning_rate,
+        **compile_kwargs,
+    )
+
+
+def epoch_plain_keras(keras, net, data, n_epochs, seed, **compile_kwargs):
     X, y, X_test, y_test = data
     log = {"t0": time.perf_counter()}
     keras.utils.set_random_seed(seed)
-    model = keras_mlp(keras, EPOCH_HIDDEN)
+    model = keras_network(
+        keras, net, n_epochs=n_epochs, n_train=len(y), **compile_kwargs
+    )
     model.fit(
-        X, y, batch_size=EPOCH_BATCH, epochs=n_epochs, verbose=0,
+        X, y, batch_size=net["batch_size"], epochs=n_epochs, verbose=0,
         callbacks=[C.keras_epoch_timer(keras, log)],
     )
     return log["epochs"], keras_accuracy(model, X_test, y_test)
 
 
-def epoch_keras_wrapper(keras, data, n_epochs, seed):
+def epoch_keras_tuned(keras, net, data, n_epochs, seed):
+    return epoch_plain_keras(
+        keras, net, data, n_epochs, seed, steps_per_execution=KERAS_SPE
+    )
+
+
+def epoch_keras_wrapper(keras, net, data, n_epochs, seed):
     from keras.wrappers import SKLearnClassifier
 
     X, y, X_test, y_test = data
 
     def build(X, y):  # SKLearnClassifier one-hot encodes y
         return keras_mlp(
-            keras, EPOCH_HIDDEN, n_features=X.shape[1], n_classes=y.shape[1],
+            keras, net["hidden"], n_features=X.shape[1], n_classes=y.shape[1],
             loss="categorical_crossentropy",
         )
 
@@ -136,7 +176,7 @@ def epoch_keras_wrapper(keras, data, n_epochs, seed):
     keras.utils.set_random_seed(seed)
     clf = SKLearnClassifier(model=build)
     clf.fit(
-        X, y, batch_size=EPOCH_BATCH, epochs=n_epochs, verbose=0,
+        X, y, batch_size=net["batch_size"], epochs=n_epochs, verbose=0,
         callbacks=[C.keras_epoch_timer(keras, log)],
     )
     with C.quiet_stdout():  # its predict shows a progress bar
@@ -157,7 +197,7 @@ def scikeras_status():
     return KerasClassifier, None
 
 
-def epoch_scikeras(keras, data, n_epochs, seed):
+def epoch_scikeras(keras, net, data, n_epochs, seed):
     KerasClassifier, why = scikeras_status()
     if KerasClassifier is None:
         raise RuntimeError(why)
@@ -165,8 +205,8 @@ def epoch_scikeras(keras, data, n_epochs, seed):
     log = {"t0": time.perf_counter()}
     keras.utils.set_random_seed(seed)
     clf = KerasClassifier(
-        model=lambda: keras_mlp(keras, EPOCH_HIDDEN),
-        batch_size=EPOCH_BATCH,
+        model=lambda: keras_mlp(keras, net["hidden"]),
+        batch_size=net["batch_size"],
         epochs=n_epochs,
         verbose=0,
         callbacks=[C.keras_epoch_timer(keras, log)],
@@ -175,118 +215,133 @@ def epoch_scikeras(keras, data, n_epochs, seed):
     return log["epochs"], float(clf.score(C.scale(X_test), y_test))
 
 
-def _checked(start, clock, n_epochs):
-    if len(clock.times) != n_epochs:
-        raise RuntimeError(
-            f"expected {n_epochs} lines holding {clock.marker!r}, got "
-            f"{len(clock.times)}: the estimator's verbose output changed"
-        )
-    return C.epoch_times(start, clock.times)
-
-
-def epoch_mlp(keras, data, n_epochs, seed):
+def epoch_mlp(keras, net, data, n_epochs, seed):
     from sklearn.neural_network import MLPClassifier
 
     X, y, X_test, y_test = data
     C.suppress_convergence_warnings()
-    # verbose=True prints one line per epoch: its time stamps time the epochs.
+    # scikit-learn has no per-epoch hook: the time stamps of the line that
+    # verbose=True prints after each epoch time the epochs.
     clf = MLPClassifier(
-        hidden_layer_sizes=EPOCH_HIDDEN, batch_size=EPOCH_BATCH, max_iter=n_epochs,
-        n_iter_no_change=n_epochs + 1, verbose=True, random_state=seed,
+        hidden_layer_sizes=net["hidden"], batch_size=net["batch_size"],
+        max_iter=n_epochs, n_iter_no_change=n_epochs + 1, verbose=True,
+        random_state=seed,
     )
     clock = C.LineClock("Iteration ")
     start = time.perf_counter()
     with contextlib.redirect_stdout(clock):
         clf.fit(X, y)
-    return _checked(start, clock, n_epochs), float(clf.score(C.scale(X_test), y_test))
+    if len(clock.times) != n_epochs:
+        raise RuntimeError(
+            f"expected {n_epochs} lines holding {clock.marker!r}, got "
+            f"{len(clock.times)}: MLPClassifier's verbose output changed"
+        )
+    times = C.epoch_times(start, clock.times)
+    return times, float(clf.score(C.scale(X_test), y_test))
 
 
-def epoch_dense(keras, data, n_epochs, seed):
+def dense_params(net):
+    """DenseClassifier parameters of the table's network ``net``."""
+    return {
+        "hidden_layer_sizes": net["hidden"], "dropout": net["dropout"],
+        "batch_size": net["batch_size"], "learning_rate": net["learning_rate"],
+        "learning_rate_schedule": net["schedule"],
+    }
+
+
+def epoch_dense(keras, net, data, n_epochs, seed):
     from skfmnist import DenseClassifier
 
     X, y, X_test, y_test = data
-    # verbose=2 prints one line per epoch: its time stamps time the epochs.
+    log = {"t0": time.perf_counter()}
+    # Timed by the same Keras callback as the Keras rows.
     clf = DenseClassifier(
-        hidden_layer_sizes=EPOCH_HIDDEN, dropout=0.0, batch_size=EPOCH_BATCH,
-        epochs=n_epochs, learning_rate_schedule="constant", verbose=2,
-        random_state=seed,
+        **dense_params(net), epochs=n_epochs, random_state=seed,
+        callbacks=[C.keras_epoch_timer(keras, log)],
     )
-    clock = C.LineClock("Epoch ")
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(clock):
-        clf.fit(X, y)
-    return _checked(start, clock, n_epochs), float(clf.score(C.scale(X_test), y_test))
+    clf.fit(X, y)
+    return log["epochs"], float(clf.score(C.scale(X_test), y_test))
 
 
-def epoch_dense_per_call(keras, data, n_epochs, seed):
+def epoch_dense_per_call(keras, net, data, n_epochs, seed):
     from skfmnist import DenseClassifier
 
     X, y, X_test, y_test = data
     # epochs=1 with warm_start: each fit call runs exactly one epoch, so the
     # times include fit's own per-call work (input checks, tensor copies).
     clf = DenseClassifier(
-        hidden_layer_sizes=EPOCH_HIDDEN, dropout=0.0, batch_size=EPOCH_BATCH,
-        epochs=1, learning_rate_schedule="constant", warm_start=True,
-        random_state=seed,
+        **{**dense_params(net), "learning_rate_schedule": "constant"},
+        epochs=1, warm_start=True, random_state=seed,
     )
     times = C.repeat(lambda: clf.fit(X, y), n_epochs)
     return times, float(clf.score(C.scale(X_test), y_test))
 
 
-def epoch_keras_spe(keras, data, n_epochs, seed):
-    X, y, X_test, y_test = data
-    log = {"t0": time.perf_counter()}
-    keras.utils.set_random_seed(seed)
-    model = keras_mlp(keras, EPOCH_HIDDEN, steps_per_execution=KERAS_SPE)
-    model.fit(
-        X, y, batch_size=EPOCH_BATCH, epochs=n_epochs, verbose=0,
-        callbacks=[C.keras_epoch_timer(keras, log)],
-    )
-    return log["epochs"], keras_accuracy(model, X_test, y_test)
-
-
 EPOCH_LIBS = {
     "keras": ("plain Keras model.fit", epoch_plain_keras),
+    "keras_tuned": (f"tuned Keras model.fit, compile(steps_per_execution="
+                    f"{KERAS_SPE})", epoch_keras_tuned),
     "wrapper": ("keras.wrappers.SKLearnClassifier", epoch_keras_wrapper),
     "scikeras": ("scikeras KerasClassifier", epoch_scikeras),
     "mlp": ("sklearn MLPClassifier", epoch_mlp),
     "dense": ("skfmnist DenseClassifier", epoch_dense),
-    # Extra rows of full runs.
     "dense_per_call": ("skfmnist DenseClassifier, one warm_start fit call per "
                        "epoch", epoch_dense_per_call),
-    "keras_spe": ("plain Keras model.fit, compile(steps_per_execution=32)",
-                  epoch_keras_spe),
 }
-EXTRA_LIBS = ("dense_per_call", "keras_spe")
 
 
-def run_epoch_lib(lib, keras, data, n_epochs, seed):
-    """One target-1 row: first-epoch time, median later epoch, accuracy."""
+def networks(cfg):
+    """The two networks of the epoch tables, as dicts."""
+    p = dense_defaults()
+    if p["optimizer"] != "adam":
+        raise ValueError(f"update the benchmark for optimizer={p['optimizer']}")
+    small = {
+        "id": "mlp100", "hidden": EPOCH_HIDDEN, "dropout": 0.0,
+        "batch_size": EPOCH_BATCH, "learning_rate": 1e-3, "schedule": "constant",
+        "libs": ("keras", "keras_tuned", "wrapper", "scikeras", "mlp", "dense")
+        + (("dense_per_call",) if cfg["extra_rows"] else ()),
+    }
+    default = {
+        "id": "default", "hidden": tuple(p["hidden_layer_sizes"]),
+        "dropout": p["dropout"], "batch_size": p["batch_size"],
+        "learning_rate": p["learning_rate"], "schedule": p["learning_rate_schedule"],
+        "libs": ("keras", "keras_tuned", "dense"),
+    }
+    for net in (small, default):
+        net["arch"] = "-".join(map(str, (784, *net["hidden"], 10)))
+    return small, default
+
+
+def run_epoch_lib(lib, keras, net, data, n_epochs, seed):
+    """One row: first-epoch time, median and fastest later epoch, accuracy."""
     label, fn = EPOCH_LIBS[lib]
     threads = C.blas_threads_label() if lib == "mlp" else C.tf_threads_label()
+    row = {"id": lib, "label": label, "network": net["arch"], "threads": threads}
+    if lib == "scikeras" and scikeras_status()[0] is None:
+        return {**row, "error": scikeras_status()[1]}
     try:
-        times, accuracy = fn(keras, data, n_epochs, seed)
+        times, accuracy = fn(keras, net, data, n_epochs, seed)
     except Exception as exc:  # a broken row must not end the run
-        return {"label": label, "lib": lib, "threads": threads, "error": repr(exc)}
+        return {**row, "error": repr(exc)}
     if lib == "mlp":  # the BLAS pools are only loaded by now
-        threads = C.blas_threads_label()
+        row["threads"] = C.blas_threads_label()
     return {
-        "label": label,
-        "lib": lib,
-        "threads": threads,
-        "first": times[0],
-        "epochs": times[1:],
-        "epoch": C.median(times[1:]),
-        "accuracy": accuracy,
+        **row,
+        "first_s": times[0],
+        "epochs_s": times[1:],
+        "epoch_s": C.median(times[1:]),
+        "epoch_min_s": min(times[1:]),
+        "test_accuracy": accuracy,
     }
 
 
 def child_epoch(spec):
-    keras = C.import_keras(tf_default_threads=spec.get("tf_default_threads", False))
+    keras = C.import_keras(tf_default_threads=spec["threads"] is None)
     data = epoch_data(spec["n_train"], spec["seed"])
-    row = run_epoch_lib(spec["lib"], keras, data, spec["n_epochs"], spec["seed"])
-    row["label"] += spec.get("suffix", "")
-    row["extra"] = True
+    net = spec["net"]
+    net["hidden"] = tuple(net["hidden"])
+    row = run_epoch_lib(spec["lib"], keras, net, data, spec["n_epochs"], spec["seed"])
+    row["child"] = True
     return row
 
 
@@ -295,89 +350,121 @@ def epoch_data(n_train, seed):
     return C.scale(X), y, X_test, y_test
 
 
-def section_epoch(args, cfg, keras, targets):
-    n_epochs = 1 + cfg["epoch_repeats"]
-    data = epoch_data(cfg["epoch_n_train"], args.seed)
-    n_train = len(data[1])
-    rows = []
-    for lib in EPOCH_LIBS:
-        if lib in EXTRA_LIBS and not cfg["extra_rows"]:
-            continue
-        if lib == "scikeras" and scikeras_status()[0] is None:
-            rows.append({"label": EPOCH_LIBS[lib][0], "lib": lib,
-                         "error": scikeras_status()[1]})
-            continue
-        rows.append(run_epoch_lib(lib, keras, data, n_epochs, args.seed))
-    if cfg["extra_rows"]:
-        spec = {"job": "epoch", "n_train": cfg["epoch_n_train"], "seed": args.seed,
-                "n_epochs": n_epochs}
-        rows.append(C.run_child(SCRIPT, {
-            **spec, "lib": "keras", "tf_default_threads": True,
-            "suffix": " (TensorFlow's default threads)"}))
-        n_cpu = os.cpu_count() or 1
-        other = 1 if C.num_threads_now() != 1 else n_cpu
-        rows.append(C.run_child(
-            SCRIPT,
-            {**spec, "lib": "dense", "suffix": f" ({C.THREADS_ENV}={other})"},
-            env={C.THREADS_ENV: str(other)},
-        ))
-    reference = next((r.get("epoch") for r in rows if r.get("lib") == "keras"), None)
+def _add_ratios(rows):
+    """Each row's epoch over the Keras references run with the same threads."""
+    refs = {}
+    for row in rows:
+        if row["id"] in REFERENCES and "error" not in row:
+            refs[(row["id"], row["threads"])] = row
+    for row in rows:
+        row["ratios"] = {}
+        row["ratios_min"] = {}
+        for ref_id in REFERENCES:
+            ref = refs.get((ref_id, row["threads"]))
+            if "error" in row or ref is None or row["id"] == "mlp":
+                continue
+            row["ratios"][ref_id] = C.ratio(row["epoch_s"], ref["epoch_s"])
+            row["ratios_min"][ref_id] = C.ratio(row["epoch_min_s"], ref["epoch_min_s"])
+    # MLPClassifier runs on BLAS threads: compare it with the Keras rows of
+    # the main process.
+    main = next((r for r in rows if r["id"] == "keras" and not r.get("child")), None)
+    for row in rows:
+        if row["id"] == "mlp" and "error" not in row and main and "error" not in main:
+            row["ratios"]["keras"] = C.ratio(row["epoch_s"], main["epoch_s"])
+
+
+def epoch_table(net, rows, n_train, n_epochs):
     table = []
     for row in rows:
         if "error" in row:
-            table.append([row.get("label", "?"), row.get("threads", "-"),
-                          "-", "-", "-", "-", "-", f"left out: {row['error']}"])
+            table.append([row["label"], row.get("threads", "-"), "-", "-", "-", "-",
+                          "-", "-", f"left out: {row['error']}"])
             continue
         table.append([
-            row["label"], row["threads"], C.fmt(row["first"], ".2f"),
-            C.fmt(row["epoch"], ".2f"), C.fmt(min(row["epochs"]), ".2f"),
-            C.fmt(C.ratio(row["epoch"], reference), ".2f"),
-            C.fmt(row["accuracy"], ".4f"), "",
+            row["label"], row["threads"], C.fmt(row["first_s"], ".2f"),
+            C.fmt(row["epoch_s"], ".2f"), C.fmt(row["epoch_min_s"], ".2f"),
+            C.fmt(row["ratios"].get("keras"), ".2f"),
+            C.fmt(row["ratios"].get("keras_tuned"), ".2f"),
+            C.fmt(row["test_accuracy"], ".4f"), "",
         ])
-    C.print_table(
-        f"Target 1: epoch time, 784-100-10 ReLU MLP, Adam, batch {EPOCH_BATCH}, "
-        f"{n_train:,} training images",
+    what = (f"{net['arch']} ReLU MLP, dropout {net['dropout']}, Adam "
+            f"({net['schedule']} learning rate), batch {net['batch_size']}")
+    title = (
+        f"Target 1: epoch time, {what}, {n_train:,} training images"
+        if net["id"] == "mlp100"
+        else f"Epoch time at DenseClassifier's defaults: {what}, "
+        f"{n_train:,} training images"
+    )
+    return C.print_table(
+        title,
         ["configuration", "threads", "first epoch s", "epoch s (median)",
-         "epoch s (min)", "ratio to Keras", f"test acc ({n_epochs} ep)", "note"],
+         "epoch s (min)", "÷ Keras fit", f"÷ tuned Keras (spe={KERAS_SPE})",
+         f"test acc ({n_epochs} ep)", "note"],
         table,
         note=[
             "first epoch: from the start of the fit call (model not built yet) "
             "to the end of epoch 1, tracing included; epoch: median (and "
             f"minimum) of the {n_epochs - 1} epochs after it, all within one fit "
-            "call: Keras-based rows timed by a callback, MLPClassifier "
-            "(verbose=True) and DenseClassifier (verbose=2) by the time stamps "
-            "of the line they print after each epoch. The 'one warm_start fit "
-            "call per epoch' row times whole fit(epochs=1) calls instead, so it "
-            "also holds fit's per-call work (input checks, copying the data "
-            "into tensors).",
-            "plain Keras: model.fit(X, y, batch_size=32, verbose=0), otherwise "
-            "default arguments; every model gets float32 pixels in [0, 1]. "
-            "DenseClassifier(hidden_layer_sizes=(100,), dropout=0, batch_size=32, "
-            "learning_rate_schedule='constant'); MLPClassifier("
-            "hidden_layer_sizes=(100,), batch_size=32). Ratios are to the plain "
-            "Keras row; the targets use the DenseClassifier row.",
+            "call, timed by a Keras callback (callbacks=[...]) for every Keras "
+            "and skfmnist row; MLPClassifier, which has no callbacks, by the "
+            "line it prints after each epoch (verbose=True). The 'one "
+            "warm_start fit call per epoch' row times whole fit(epochs=1) calls "
+            "instead, so it also holds fit's per-call work.",
+            "÷ Keras fit: the row's median epoch over plain Keras "
+            f"model.fit(X, y, batch_size={net['batch_size']}, verbose=0) with "
+            "the same threads (MLPClassifier: over the first plain Keras row); "
+            f"÷ tuned Keras: over the same model compiled with "
+            f"steps_per_execution={KERAS_SPE}, same threads. Every model gets "
+            "float32 pixels in [0, 1] and the same network and learning-rate "
+            "schedule; threads: TensorFlow's intra/inter-op pools (TF default = "
+            "one per core) or the BLAS pools of MLPClassifier.",
         ],
     )
-    by_lib = {r.get("lib"): r for r in rows if "error" not in r and not r.get("extra")}
-    dense = by_lib.get("dense", {}).get("epoch")
-    mlp = by_lib.get("mlp", {}).get("epoch")
-    ratio = C.ratio(dense, reference)
+
+
+def section_epoch(args, cfg, keras, targets):
+    n_epochs = 1 + cfg["epoch_repeats"]
+    data = epoch_data(cfg["epoch_n_train"], args.seed)
+    n_train = len(data[1])
+    main_threads = C.num_threads_now() or None  # None: TensorFlow's defaults
+    # Rows with the other thread setting run in fresh processes: one thread
+    # when this process runs TensorFlow's defaults, the defaults otherwise.
+    other = 1 if main_threads is None else None
+    results = {"references": REFERENCES, "tables": [], "networks": {}}
+    for net in networks(cfg):
+        rows = [run_epoch_lib(lib, keras, net, data, n_epochs, args.seed)
+                for lib in net["libs"]]
+        if net["id"] == "mlp100":
+            for lib in ("keras", "keras_tuned", "dense"):
+                spec = {"job": "epoch", "n_train": cfg["epoch_n_train"],
+                        "seed": args.seed, "n_epochs": n_epochs, "lib": lib,
+                        "net": net, "threads": other}
+                rows.append(C.run_child(SCRIPT, spec,
+                                        env=C.child_env_for_threads(other)))
+                rows[-1].setdefault("id", lib)
+                rows[-1].setdefault("label", EPOCH_LIBS[lib][0])
+        _add_ratios(rows)
+        results["tables"].append(epoch_table(net, rows, n_train, n_epochs))
+        results["networks"][net["id"]] = {
+            key: net[key] for key in ("arch", "hidden", "dropout", "batch_size",
+                                      "learning_rate", "schedule")
+        } | {"rows": rows}
+
+    by_id = {r["id"]: r for r in results["networks"]["mlp100"]["rows"]
+             if not r.get("child") and "error" not in r}
+    dense = by_id.get("dense", {})
+    ratio = dense.get("ratios", {}).get("keras")
     targets.add("1a. DenseClassifier epoch / plain Keras epoch (medians)", ratio,
                 "<= 0.35", None if ratio is None else ratio <= 0.35, "x")
-
-    def fastest(lib):
-        row = by_lib.get(lib, {})
-        return min(row["epochs"]) if row.get("epochs") else None
-
     # Medians absorb a minority of slow epochs only; on a busy machine the
     # fastest epochs compare the libraries with the least interference.
-    ratio = C.ratio(fastest("dense"), fastest("keras"))
+    ratio = dense.get("ratios_min", {}).get("keras")
     targets.add("1a'. same, fastest epochs (min / min)", ratio,
                 "<= 0.35", None if ratio is None else ratio <= 0.35, "x")
-    ratio = C.ratio(dense, mlp)
+    ratio = C.ratio(dense.get("epoch_s"), by_id.get("mlp", {}).get("epoch_s"))
     targets.add("1b. DenseClassifier epoch / MLPClassifier epoch (medians)", ratio,
                 "< 1", None if ratio is None else ratio < 1, "x")
-    return rows
+    return results
 
 
 # -- targets 3 and 4: default pipeline, time, accuracy, memory -------------------
@@ -519,7 +606,7 @@ def section_default(args, cfg, targets):
             C.fmt(s["delta"], ".0f"),
             C.fmt(C.ratio(s["delta"], ref.get("delta")), ".2f"),
         ])
-    C.print_table(
+    tables = [C.print_table(
         "Target 3: default pipeline, fit wall time and test accuracy "
         "(60,000 train / 10,000 test images, each fit in a fresh process)",
         ["configuration", "threads", "fit s (median)", "ratio to Keras same",
@@ -529,9 +616,9 @@ def section_default(args, cfg, targets):
         "float32, building, compiling and model.fit(verbose=0)); accuracy on the "
         "official test set. Seeds: random_state / keras.utils.set_random_seed = "
         f"{args.seed} + run index; everything else at its default.",
-    )
+    )]
     method = (stats["dense"] or ref or {}).get("method", "?")
-    C.print_table(
+    tables.append(C.print_table(
         "Target 4: peak resident memory (RSS, MiB) of the same fits",
         ["configuration", "RSS before fit", "peak RSS in fit",
          "ratio to Keras same", "fit increase", "increase ratio"],
@@ -540,7 +627,7 @@ def section_default(args, cfg, targets):
         "), from a fresh process that has imported the same modules (TensorFlow, "
         "Keras, scikit-learn, skfmnist) and loaded the uint8 data; fit increase: "
         "peak minus RSS before fit. Medians over the runs.",
-    )
+    ))
     dense = stats["dense"] or {}
     acc = dense.get("accuracy")
     targets.add("3a. default pipeline test accuracy", acc, ">= 0.900",
@@ -551,7 +638,8 @@ def section_default(args, cfg, targets):
     peak_ratio = C.ratio(dense.get("peak"), ref.get("peak"))
     targets.add("4. peak RSS, default pipeline / plain Keras same", peak_ratio,
                 "<= 1.25", None if peak_ratio is None else peak_ratio <= 1.25, "x")
-    return {"results": results, "stats": stats}
+    return {"tables": tables, "configurations": configs, "runs": results,
+            "stats": stats}
 
 
 # -- target 5: GridSearchCV n_jobs ------------------------------------------------
@@ -629,7 +717,7 @@ def section_grid(args, cfg, targets):
             C.fmt(s["score"], ".4f"), threads,
         ])
     n_fits = len(GRID["clf__hidden_layer_sizes"]) * 3
-    C.print_table(
+    table = C.print_table(
         f"Target 5: GridSearchCV, {cfg['grid_n_train']:,} images, cv=3, "
         f"{n_fits} fits + refit, {cfg['grid_epochs']} epochs each",
         ["configuration", "fresh process s", "ratio", "workers running s", "ratio",
@@ -651,7 +739,7 @@ def section_grid(args, cfg, targets):
     warm = C.ratio((stats[2] or {}).get("warm"), base.get("warm"))
     targets.add("5'. same, joblib workers already running", warm, "<= 1",
                 None if warm is None else warm <= 1.0, "x")
-    return {"results": results}
+    return {"tables": [table], "runs": results, "stats": stats}
 
 
 # -- main ------------------------------------------------------------------------
@@ -680,19 +768,30 @@ def main(argv=None):
     sections = args.only or SECTIONS
     start = time.perf_counter()
     keras = C.import_keras()
-    settings = ", ".join(f"{k}={v}" for k, v in cfg.items())
-    C.print_header("skfmnist benchmark: training", args, settings)
+    C.print_header("skfmnist benchmark: training", args,
+                   ", ".join(f"{k}={v}" for k, v in cfg.items()))
     why = scikeras_status()[1]
     if why:
         print(f"note: scikeras row left out: {why}\n")
     targets = C.Targets(args.quick)
     payload = {"config": cfg, "threads": C.thread_info(), "versions": C.versions()}
-    if "epoch" in sections:
-        payload["epoch"] = section_epoch(args, cfg, keras, targets)
-    if "default" in sections:
-        payload["default"] = section_default(args, cfg, targets)
-    if "grid" in sections:
-        payload["grid"] = section_grid(args, cfg, targets)
+    runners = {
+        "epoch": lambda t: section_epoch(args, cfg, keras, t),
+        "default": lambda t: section_default(args, cfg, t),
+        "grid": lambda t: section_grid(args, cfg, t),
+    }
+    for name in SECTIONS:
+        if name not in sections:
+            continue
+        # Each section is its own results file, so --only refreshes it alone.
+        section_start = time.perf_counter()
+        section_targets = C.Targets(args.quick)
+        results = runners[name](section_targets)
+        results["targets"] = section_targets.as_dicts()
+        results["total_s"] = time.perf_counter() - section_start
+        targets.rows += section_targets.rows
+        payload[name] = results
+        C.write_results(f"fit_{name}", results, args, cfg)
     C.finish(targets, payload, start, args.json)
 
 
