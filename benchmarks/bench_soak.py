@@ -90,6 +90,7 @@ def main():
                "fit_times_s": times, "rss_mib": rss, "threads": C.thread_info(),
                "versions": C.versions()}
     C.finish(targets, payload, start_all, args.json)
+    C.write_results("soak", {**payload, "targets": targets.as_dicts()}, args, cfg)
 
 if __name__ == "__main__":
     main()

@@ -65,25 +65,39 @@ def _canonical(value):
     return value
 
 
+def _seed_generators(model):
+    """The seed generators of the model's layers (dropout, noise)."""
+    generators = (getattr(layer, "seed_generator", None) for layer in model.layers)
+    return [g for g in generators if g is not None and hasattr(g, "state")]
+
+
 class _PickledModel:
     """A Keras model as Keras pickles it, rebuilt only once TensorFlow is quiet.
 
     Keras pickles a model as ``(function, arguments)``; the function is kept
     by name, so that unpickling imports nothing from Keras until
     ``__setstate__`` has started TensorFlow's runtime (quietly, with the
-    documented thread policy) and calls :meth:`rebuild`.
+    documented thread policy) and calls :meth:`rebuild`. Keras does not save
+    the states of the layers' seed generators; they are kept here, so that an
+    unpickled classifier continues training exactly as the original would.
     """
 
     def __init__(self, model):
         function, self.args = model.__reduce__()
         self.function = (function.__module__, function.__qualname__)
+        self.seed_states = [g.state.numpy() for g in _seed_generators(model)]
 
     def rebuild(self):
         module, qualname = self.function
         function = importlib.import_module(module)
         for name in qualname.split("."):
             function = getattr(function, name)
-        return function(*self.args)
+        model = function(*self.args)
+        generators = _seed_generators(model)
+        if len(generators) == len(self.seed_states):
+            for generator, value in zip(generators, self.seed_states, strict=True):
+                generator.state.assign(value)
+        return model
 
 
 class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
