@@ -40,13 +40,17 @@ version = release = skfmnist.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
     "skfmnist_docs",
+    "benchmark_results",
+    "plain_math",
 ]
+# Formulas as plain HTML (docs/_ext/plain_math.py): MathJax would fetch a
+# script from the network in the reader's browser.
+html_math_renderer = "plain"
 
 templates_path = ["_templates"]
 exclude_patterns = [

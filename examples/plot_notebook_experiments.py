@@ -34,6 +34,7 @@ mini-batches of 32, no dropout, seed 42, and the notebook's numbers of epochs.
 # %%
 # Data and shared settings
 # ------------------------
+
 # sphinx_gallery_thumbnail_number = 3
 import matplotlib.pyplot as plt
 import pandas as pd

@@ -361,6 +361,30 @@ def test_ctrl_c_in_first_epoch_exits_130(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "model.joblib").exists()
 
 
+def test_ctrl_c_after_an_epoch_keeps_it_and_reports(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in epoch 2: training stops with a warning, the report has epoch 1."""
+    import keras
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    real = _cli_train._training_output
+    monkeypatch.setattr(
+        _cli_train, "_training_output",
+        lambda console, params: {**real(console, params), "callbacks": [CtrlC()]},
+    )
+    with pytest.warns(UserWarning, match="(?i)interrupt"):
+        status = main([*SMALL_TRAIN, "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Trained 1 epoch in" in captured.out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"]["n_iter"] == 1
+    assert pd.read_csv(tmp_path / "history.csv")["epoch"].tolist() == [1]
+
+
 # -- experiments and search -----------------------------------------------------
 
 

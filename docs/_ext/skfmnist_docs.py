@@ -43,7 +43,12 @@ _SHAPE_LINE = re.compile(r"^\s*\w+ : .*\bof shape \(")
 # A bare identifier ending in "_" (not already quoted) inside the shape.
 _TRAILING_UNDERSCORE = re.compile(r"(?<![`\w])([A-Za-z]\w*_)(?=[,)\s])")
 
-PUBLIC_MODULES = ("skfmnist", "skfmnist.datasets", "skfmnist.plotting")
+PUBLIC_MODULES = (
+    "skfmnist",
+    "skfmnist.datasets",
+    "skfmnist.plotting",
+    "skfmnist.report",
+)
 
 
 def _resolve_reexport(app, env, node, contnode):
