@@ -787,12 +787,25 @@ def test_real_data(tmp_path, monkeypatch):
             "real Fashion-MNIST files not installed (apt-get install "
             "dataset-fashion-mnist, or set SKFMNIST_DATA to a folder with them)"
         )
-    monkeypatch.setattr(fm, "SYSTEM_DATA_DIRS", tuple(folders))
+    # Found by the loader's own search, as a user's machine would: a system
+    # folder, or the data home named by SKFMNIST_DATA. That data home is a
+    # fresh folder of links, so that the cache starts cold and lands here.
+    home = tmp_path / "home"
+    if folders[0] == _USER_DATA:
+        home.mkdir()
+        for name in NAMES:
+            (home / f"{name}.gz").symlink_to(Path(_USER_DATA, f"{name}.gz"))
+        monkeypatch.setenv("SKFMNIST_DATA", str(home))
+        monkeypatch.setattr(fm, "SYSTEM_DATA_DIRS", ())
+        data_home = None
+    else:
+        monkeypatch.setattr(fm, "SYSTEM_DATA_DIRS", (folders[0],))
+        data_home = home
     reads = {"idx": [], "npy": []}
     for kind, name in (("idx", "_read_idx_verified"), ("npy", "_read_npy_verified")):
         monkeypatch.setattr(fm, name, _recording(getattr(fm, name), reads[kind]))
     bunch = fetch_fashion_mnist(
-        subset="all", data_home=tmp_path, download_if_missing=False
+        subset="all", data_home=data_home, download_if_missing=False
     )
     # A cold data home: each file read once from its verified source.
     assert sorted(Path(p).name for p in reads["idx"]) == sorted(
@@ -819,7 +832,7 @@ def test_real_data(tmp_path, monkeypatch):
     reads["idx"].clear()
     for subset, rows in (("train", slice(0, 60000)), ("test", slice(60000, None))):
         part = fetch_fashion_mnist(
-            subset=subset, data_home=tmp_path, download_if_missing=False
+            subset=subset, data_home=data_home, download_if_missing=False
         )
         np.testing.assert_array_equal(part.images, bunch.images[rows])
         np.testing.assert_array_equal(part.target, bunch.target[rows])
@@ -827,7 +840,7 @@ def test_real_data(tmp_path, monkeypatch):
     assert sorted(Path(p).name for p in reads["npy"]) == sorted(
         f"{n}.npy" for n in NAMES
     )
-    assert all(Path(p).parent == tmp_path / "fashion_mnist" for p in reads["npy"])
+    assert all(Path(p).parent == home / "fashion_mnist" for p in reads["npy"])
 
     # The bundled sample is exactly the documented draw from this data.
     arrays = _sample._read_sample()
