@@ -22,13 +22,14 @@ mini-batches of 32, no dropout, seed 42, and the notebook's numbers of epochs.
 
 .. note::
 
-   To run in seconds, this example trains on the **bundled sample** (2,000
-   training images instead of 60,000) and scores on 1,000 test images, so each
-   model takes 30 times fewer optimizer steps than in the notebook and the
+   To keep the documentation build short, this example trains on the
+   **bundled sample** (2,000 training images instead of 60,000) and scores on
+   1,000 test images, so each model takes 30 times fewer optimizer steps than
+   in the notebook and the
    accuracies below are **lower than the notebook's**, the sweep noisier. The
    shape of the story is the same. To reproduce the notebook's figures on the
-   full data, run ``skfmnist experiments`` (a few minutes on a laptop, see
-   :ref:`cli`).
+   full data, run ``skfmnist experiments`` (see :ref:`cli`; it prints its
+   wall time).
 """
 
 # %%
