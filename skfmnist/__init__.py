@@ -14,6 +14,7 @@ from .datasets import CLASS_NAMES, fetch_fashion_mnist, load_sample
 __version__ = "0.1.0"
 
 _LAZY = {
+    "ConvClassifier": "._conv",
     "DenseClassifier": "._dense",
     "find_learning_rate": ".lr_finder",
     "LearningRateFinderResult": ".lr_finder",
@@ -21,6 +22,7 @@ _LAZY = {
 
 __all__ = [
     "CLASS_NAMES",
+    "ConvClassifier",
     "DenseClassifier",
     "LearningRateFinderResult",
     "PixelScaler",

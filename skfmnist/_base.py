@@ -151,6 +151,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         """``augment(X, seed) -> X`` run on training batches, or None."""
         return None
 
+    def _test_time_views(self):
+        """Functions ``X -> X`` whose predictions are averaged with ``X``'s."""
+        return ()
+
     # -- fitting -----------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -496,7 +500,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(
             self, _flatten_images(X), reset=False, dtype=(np.float32, np.float64)
         )
-        proba = self._engine.predict_proba(X, self.predict_batch_size)
+        proba = self._engine.predict_proba(
+            X, self.predict_batch_size, self._test_time_views()
+        )
         if not np.isfinite(proba).all():
             raise ValueError(
                 "The network computed non-finite probabilities for some samples: "

@@ -175,14 +175,17 @@ def _train_function(logits_model, optimizer, label_smoothing, augment):
     return run
 
 
-def _compile_forward(model):
+def _compile_forward(model, views):
     import tensorflow as tf
 
     spec = model.inputs[0]
 
     @tf.function(input_signature=[tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)])
     def forward(X):
-        return model(X, training=False)
+        proba = model(X, training=False)
+        for view in views:
+            proba += model(view(X), training=False)
+        return proba / (1 + len(views))
 
     return forward
 
@@ -263,9 +266,17 @@ class Engine:
         for start in range(0, X.shape[0], size):
             yield X[start : start + size]
 
-    def predict_proba(self, X, batch_size):
-        """Class probabilities of flat rows ``X``, in chunks, as float64."""
-        forward = self._function("forward", lambda: _compile_forward(self.model))
+    def predict_proba(self, X, batch_size, views=()):
+        """Class probabilities of flat rows ``X``, in chunks, as float64.
+
+        ``views`` are functions ``X -> X`` (such as a mirror image) whose
+        probabilities are averaged with those of ``X`` itself: test-time
+        augmentation.
+        """
+        views = tuple(views)
+        forward = self._function(
+            ("forward", views), lambda: _compile_forward(self.model, views)
+        )
         chunks = []
         for chunk in self._chunks(self.shape(X), batch_size):
             pad = -len(chunk) % _ROW_ALIGNMENT

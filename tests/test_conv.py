@@ -1,0 +1,195 @@
+"""ConvClassifier: the sklearn contract, image layouts, augmentation, pickling."""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skfmnist import ConvClassifier, PixelScaler
+from skfmnist._conv import _image_shape, _shift_and_flip
+from skfmnist._keras_env import import_keras
+
+keras = import_keras()
+
+# float64, one full batch, no dropout and no batch normalisation (whose batch
+# statistics count a repeated sample twice, unlike a weight of 2): every
+# output-comparing check is meaningful, and none is expected to fail.
+FAST = ConvClassifier(
+    filters=(4,), dense_units=(), batch_normalization=False, dropout=0.0,
+    learning_rate=0.05, learning_rate_schedule="constant", epochs=30,
+    batch_size=512, dtype="float64", random_state=0,
+)
+# The defaults, as a user gets them: float32, batch normalisation, dropout,
+# mini-batches, cosine schedule, augmentation (square inputs only).
+DEFAULT = ConvClassifier(random_state=0)
+EXPECTED_FAILURES = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "float32 rounding over other mini-batches, dropout masks and batch "
+        "normalisation's batch statistics (which count a repeated sample "
+        "twice) make a weight of 2 differ from a repeated sample by more "
+        "than the check's 1e-7"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [FAST, DEFAULT],
+    expected_failed_checks=lambda est: {} if est is FAST else EXPECTED_FAILURES,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def small(**params):
+    return ConvClassifier(
+        **{"filters": (4,), "dense_units": (16,), "epochs": 2, "batch_size": 32,
+           "random_state": 0, **params}
+    )
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """8x8 digit images in [0, 1], three classes."""
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(n_class=3, return_X_y=True)
+    return (X / 16.0).astype(np.float32), y
+
+
+@pytest.mark.parametrize(
+    "n_features, shape", [(784, (28, 28, 1)), (64, (8, 8, 1)), (20, (1, 20, 1)),
+                          (1, (1, 1, 1)), (2, (1, 2, 1))]
+)
+def test_image_shape(n_features, shape):
+    assert _image_shape(n_features) == shape
+
+
+def test_layouts_give_identical_predictions(digits):
+    X, y = digits
+    clf = small().fit(X.reshape(-1, 8, 8), y)
+    assert clf.model_.input_shape == (None, 8, 8, 1)
+    expected = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.predict_proba(X.reshape(-1, 8, 8, 1)), expected)
+    np.testing.assert_array_equal(clf.predict_proba(X.reshape(-1, 8, 8)), expected)
+
+
+def test_learns_digits_and_string_labels(digits):
+    X, y = digits
+    names = np.array(["zero", "one", "two"])[y]
+    clf = small(epochs=8, learning_rate=1e-2, shift=0, flip=False,
+                test_time_augmentation=False).fit(X, names)
+    assert clf.classes_.tolist() == ["one", "two", "zero"]
+    assert clf.score(X, names) > 0.9
+    assert set(clf.predict(X)) <= set(names)
+
+
+def test_shift_and_flip_move_whole_pixels():
+    import tensorflow as tf
+
+    X = np.zeros((64, 5, 5, 1), np.float32)
+    X[:, 2, 2, 0] = 1.0  # one lit pixel in the centre
+    X[:, 0, 0, 0] = 0.5  # and a dimmer one in the top left corner
+    out = _shift_and_flip(2, False)(tf.constant(X), tf.constant([1, 2])).numpy()
+    centres = [np.argwhere(img[..., 0] == 1.0) for img in out]
+    assert all(len(c) == 1 for c in centres)
+    offsets = np.array([c[0] for c in centres]) - 2
+    assert offsets.min() == -2 and offsets.max() == 2  # every shift drawn
+    assert out.sum(axis=(1, 2, 3)).min() >= 1.0  # the centre never leaves
+    again = _shift_and_flip(2, False)(tf.constant(X), tf.constant([1, 2])).numpy()
+    np.testing.assert_array_equal(out, again)
+    other = _shift_and_flip(2, False)(tf.constant(X), tf.constant([1, 3])).numpy()
+    assert not np.array_equal(out, other)
+    flipped = _shift_and_flip(0, True)(tf.constant(X), tf.constant([1, 2])).numpy()
+    pairs = list(zip(flipped, X, strict=True))
+    mirrored = np.array([np.array_equal(f, x[:, ::-1]) for f, x in pairs])
+    kept = np.array([np.array_equal(f, x) for f, x in pairs])
+    assert (mirrored ^ kept).all() and 0.2 < mirrored.mean() < 0.8
+
+
+def test_augmentation_only_for_images(digits, blobs):
+    X, y = digits
+    assert small().fit(X, y)._augmentation() is not None
+    assert small(shift=0, flip=False).fit(X, y)._augmentation() is None
+    Xb, yb = blobs
+    strip = small().fit(Xb, yb)
+    assert strip._augmentation() is None and strip._test_time_views() == ()
+
+
+def test_test_time_augmentation_averages_the_mirror_image(digits):
+    X, y = digits
+    clf = small(test_time_augmentation=True).fit(X, y)
+    proba = clf.predict_proba(X)
+    images = X.reshape(-1, 8, 8, 1)
+    direct = clf.model_.predict(images, verbose=0)
+    mirror = clf.model_.predict(images[:, :, ::-1], verbose=0)
+    np.testing.assert_allclose(proba, (direct + mirror) / 2, atol=1e-6)
+    clf.set_params(test_time_augmentation=False)
+    np.testing.assert_allclose(clf.predict_proba(X), direct, atol=1e-6)
+
+
+def test_same_seed_same_predictions_and_other_seed_differs(digits):
+    X, y = digits
+    a = small().fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(small().fit(X, y).predict_proba(X), a)
+    assert not np.allclose(small(random_state=1).fit(X, y).predict_proba(X), a)
+
+
+def test_pickles_in_a_fresh_process(digits, tmp_path):
+    X, y = digits
+    pipe = make_pipeline(PixelScaler(), small())
+    pipe.fit((X * 255).astype(np.uint8), y)
+    path = tmp_path / "conv.pkl"
+    path.write_bytes(pickle.dumps(pipe))
+    np.save(tmp_path / "X.npy", (X * 255).astype(np.uint8))
+    code = (
+        "import pickle, sys, numpy as np\n"
+        f"pipe = pickle.loads(open({str(path)!r}, 'rb').read())\n"
+        f"np.save({str(tmp_path / 'p.npy')!r}, "
+        f"pipe.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "p.npy"), pipe.predict_proba((X * 255).astype(np.uint8))
+    )
+
+
+def test_grid_search_in_two_processes(digits):
+    X, y = digits
+    grid = {"filters": [(2,), (4,)]}
+    search = GridSearchCV(small(), grid, cv=2, n_jobs=2).fit(X, y)
+    sequential = GridSearchCV(small(), grid, cv=2, n_jobs=1).fit(X, y)
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               sequential.cv_results_["mean_test_score"])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [({"filters": (4, 0)}, "filters must hold positive integers"),
+     ({"dense_units": (16, -2)}, "dense_units must hold positive integers"),
+     ({"pooling": "min"}, "'pooling' parameter"),
+     ({"shift": -1}, "'shift' parameter")],
+)
+def test_bad_parameters_are_named(digits, params, message):
+    X, y = digits
+    with pytest.raises(ValueError, match=message):
+        small(**params).fit(X, y)
+
+
+def test_changing_the_network_between_warm_fits_is_refused(digits):
+    X, y = digits
+    clf = small(warm_start=True).fit(X, y)
+    clone(clf)  # the parameters stay clonable
+    clf.set_params(filters=(8,))
+    with pytest.raises(ValueError, match=r"filters from \(4,\) to \(8,\)"):
+        clf.fit(X, y)
+    clf.set_params(filters=(4,), shift=1, flip=False).fit(X, y)  # not the network
+    assert clf.n_iter_ == 4
