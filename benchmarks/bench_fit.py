@@ -454,7 +454,8 @@ def section_epoch(args, cfg, keras, targets):
              if not r.get("child") and "error" not in r}
     dense = by_id.get("dense", {})
     ratio = dense.get("ratios", {}).get("keras")
-    targets.add("1a. DenseClassifier epoch / plain Keras epoch (medians)", ratio,
+    targets.add("1a. DenseClassifier epoch / plain Keras model.fit epoch, same "
+                "threads (medians)", ratio,
                 "<= 0.35", None if ratio is None else ratio <= 0.35, "x")
     # Medians absorb a minority of slow epochs only; on a busy machine the
     # fastest epochs compare the libraries with the least interference.
