@@ -166,7 +166,7 @@ class SkfmnistHelp(SphinxDirective):
 
 
 # Callables whose parameter defaults become |Name.parameter| substitutions.
-DEFAULTS_OF = ("DenseClassifier", "PixelScaler", "find_learning_rate")
+DEFAULTS_OF = ("ConvClassifier", "DenseClassifier", "PixelScaler", "find_learning_rate")
 
 
 def _literal(value):

@@ -1,0 +1,248 @@
+"""ConvClassifier benchmarks: accuracy, fit time, epoch time and prediction.
+
+Measured side by side in one run, on the official Fashion-MNIST split:
+
+* **default**: ``Pipeline([PixelScaler(), ConvClassifier()])`` with its
+  defaults, over 3 seeds: test accuracy (target >= 0.930 median, stretch
+  0.935) and fit time (target <= 300 s);
+* **epoch**: the time of one epoch of ``ConvClassifier`` against plain Keras
+  ``model.fit`` of the same network (``keras.models.clone_model`` of the
+  fitted ``model_``), same batch size, same optimizer, same threads (target <=
+  0.8x, stretch 0.6x), with and without ConvClassifier's augmentation, next to
+  the compute floor: the epoch's floating-point operations divided by the
+  machine's measured float32 matrix-multiply rate;
+* **predict**: ``predict`` of the 10,000 test images against Keras
+  ``model.predict`` (target <= 0.5x), with and without test-time
+  augmentation.
+
+Run ``python benchmarks/bench_conv.py`` (about 20 minutes on two cores) or
+``--quick`` (a few minutes, indicative only); ``--only SECTION`` runs some
+sections. Results go to ``benchmarks/results/conv_<section>.json``.
+"""
+
+import statistics
+import time
+
+import _common as C
+import numpy as np
+
+FULL = {"seeds": (0, 1, 2), "n_train": None, "epoch_epochs": 3, "repeats": 5}
+QUICK = {"seeds": (0,), "n_train": 6000, "epoch_epochs": 2, "repeats": 2,
+         "epochs": 2}
+SECTIONS = ("default", "epoch", "predict")
+BATCH = 128
+
+
+class EpochTimer:
+    """Wall time of each epoch, through the Keras callback contract."""
+
+    def __init__(self, keras):
+        times = self.times = []
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                times.append(time.perf_counter() - self.start)
+
+        self.callback = Timer()
+
+
+def section_default(cfg, targets, X, y, X_test, y_test):
+    from sklearn.pipeline import make_pipeline
+
+    from skfmnist import ConvClassifier, PixelScaler
+
+    runs = []
+    extra = {"epochs": cfg["epochs"]} if "epochs" in cfg else {}
+    for seed in cfg["seeds"]:
+        pipe = make_pipeline(PixelScaler(), ConvClassifier(random_state=seed, **extra))
+        fit_s, _ = C.timed(pipe.fit, X, y)
+        predict_s, pred = C.timed(pipe.predict, X_test)
+        runs.append({"seed": seed, "fit_s": fit_s, "predict_s": predict_s,
+                     "accuracy": float(np.mean(pred == y_test))})
+        print(f"seed {seed}: accuracy {runs[-1]['accuracy']:.4f}, fit {fit_s:.1f} s",
+              flush=True)
+    accuracy = statistics.median(r["accuracy"] for r in runs)
+    fit_s = statistics.median(r["fit_s"] for r in runs)
+    table = C.print_table(
+        "ConvClassifier defaults on the official split",
+        ["seed", "test accuracy", "fit (s)", "predict 10k (s)"],
+        [[r["seed"], f"{r['accuracy']:.4f}", f"{r['fit_s']:.1f}",
+          f"{r['predict_s']:.2f}"] for r in runs]
+        + [["median", f"{accuracy:.4f}", f"{fit_s:.1f}", ""]],
+    )
+    targets.add("10a. default pipeline test accuracy (median of seeds)", accuracy,
+                ">= 0.930", accuracy >= 0.930)
+    targets.add("10b. default pipeline fit time (median)", fit_s, "<= 300 s",
+                fit_s <= 300, " s")
+    return {"tables": [table], "runs": runs, "median_accuracy": accuracy,
+            "median_fit_s": fit_s}
+
+
+def matmul_gflops(repeats=5, n=2048):
+    """The machine's float32 matrix-multiply rate through TensorFlow."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=[1, 2])
+    b = tf.random.stateless_normal((n, n), seed=[3, 4])
+    matmul = tf.function(lambda a, b: tf.reduce_sum(tf.linalg.matmul(a, b)))
+    matmul(a, b)
+    best = min(C.repeat(lambda: float(matmul(a, b)), repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def training_flops(model):
+    """Floating-point operations to train ``model`` on one image.
+
+    Forward: 2 multiply-adds per weight use of each convolution and dense
+    layer; training is counted as three times the forward pass (forward,
+    gradient with respect to the inputs, gradient with respect to the
+    weights), the usual estimate. Normalisation, pooling and activations are
+    left out, so this is a lower bound.
+    """
+    forward = 0
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            _, height, width, out_channels = layer.output.shape
+            kernel = np.prod(layer.kernel.shape[:-1])
+            forward += 2 * height * width * out_channels * kernel
+        elif kind == "Dense":
+            forward += 2 * np.prod(layer.kernel.shape)
+    return 3 * forward
+
+
+def section_epoch(cfg, targets, keras, X, y):
+    from skfmnist import ConvClassifier
+
+    n_epochs = cfg["epoch_epochs"]
+    Xs = C.scale(X).reshape(-1, 28, 28, 1)
+    rows, results = [], {}
+
+    def ours(label, **params):
+        timer = EpochTimer(keras)
+        clf = ConvClassifier(epochs=n_epochs, random_state=0, batch_size=BATCH,
+                             callbacks=[timer.callback], **params)
+        clf.fit(Xs, y)
+        results[label] = timer.times
+        return clf
+
+    fitted = ours("ConvClassifier (shifts and mirrors)")
+    ours("ConvClassifier, no augmentation", shift=0, flip=False)
+
+    def plain_keras(label, augment):
+        keras.utils.set_random_seed(0)
+        network = keras.models.clone_model(fitted.model_)
+        if augment:
+            network = keras.Sequential([
+                keras.Input((28, 28, 1)),
+                keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant"),
+                keras.layers.RandomFlip("horizontal"),
+                network,
+            ])
+        network.compile(optimizer=keras.optimizers.Adam(fitted.learning_rate),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        timer = EpochTimer(keras)
+        network.fit(Xs, y, batch_size=BATCH, epochs=n_epochs, verbose=0,
+                    callbacks=[timer.callback])
+        results[label] = timer.times
+
+    plain_keras("plain Keras model.fit", augment=False)
+    plain_keras("plain Keras model.fit, RandomTranslation + RandomFlip layers",
+                augment=True)
+    gflops = matmul_gflops()
+    flops = training_flops(fitted.model_) * len(y)
+    floor = flops / (gflops * 1e9)
+    reference = statistics.median(results["plain Keras model.fit"][1:])
+    for label, times in results.items():
+        steady = statistics.median(times[1:])
+        rows.append([label, f"{times[0]:.1f}", f"{steady:.1f}",
+                     f"{steady / reference:.2f}", f"{floor / steady:.2f}"])
+    table = C.print_table(
+        f"One epoch of the default network ({len(y)} images, batch {BATCH}, "
+        f"{C.tf_threads_label()})",
+        ["", "first epoch (s)", "later epochs, median (s)",
+         "vs plain Keras model.fit", "compute floor / epoch"],
+        rows,
+        note=[f"Compute floor: {flops / 1e12:.2f} TFLOP per epoch (3x the "
+              f"forward pass of the convolutions and dense layers) at the "
+              f"measured float32 matmul rate of {gflops:.0f} GFLOP/s = "
+              f"{floor:.1f} s."],
+    )
+    ours_steady = statistics.median(results["ConvClassifier (shifts and mirrors)"][1:])
+    ratio = ours_steady / reference
+    targets.add("10c. epoch, ConvClassifier with augmentation / plain Keras "
+                "model.fit without (same network, batch, threads)", ratio,
+                "<= 0.8", ratio <= 0.8, "x")
+    return {"tables": [table], "epoch_times_s": results, "gflops": gflops,
+            "flops_per_epoch": flops, "floor_s": floor, "ratio": ratio}
+
+
+def section_predict(cfg, targets, keras, X, y, X_test):
+    from skfmnist import ConvClassifier
+
+    clf = ConvClassifier(epochs=1, random_state=0).fit(C.scale(X[:2000]), y[:2000])
+    images = C.scale(X_test).reshape(-1, 28, 28, 1)
+    flat = C.scale(X_test)
+    timings = {
+        "plain Keras model.predict(X)": lambda: clf.model_.predict(images, verbose=0),
+        "plain Keras model.predict(X, batch_size=2048)": lambda: clf.model_.predict(
+            images, batch_size=2048, verbose=0),
+        "ConvClassifier.predict, mirror averaging (default)": lambda: clf.predict(flat),
+        "ConvClassifier.predict, no test-time augmentation": lambda: clf.set_params(
+            test_time_augmentation=False).predict(flat),
+    }
+    medians = {}
+    for label, fn in timings.items():
+        fn()  # trace and warm up
+        medians[label] = C.median(C.repeat(fn, cfg["repeats"]))
+        clf.set_params(test_time_augmentation=True)
+    reference = medians["plain Keras model.predict(X)"]
+    table = C.print_table(
+        f"predict, 10,000 test images ({C.tf_threads_label()})",
+        ["", "median (s)", "vs Keras model.predict(X)"],
+        [[k, f"{v:.3f}", f"{v / reference:.2f}"] for k, v in medians.items()],
+    )
+    ratio = medians["ConvClassifier.predict, mirror averaging (default)"] / reference
+    targets.add("10d. predict 10k, ConvClassifier (default, with mirror averaging) "
+                "/ Keras model.predict", ratio, "<= 0.5", ratio <= 0.5, "x")
+    return {"tables": [table], "medians_s": medians, "ratio": ratio}
+
+
+def main():
+    parser = C.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=SECTIONS,
+                        help="run only this section (repeatable)")
+    args = parser.parse_args()
+    C.apply_thread_option(args)
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.repeats:
+        cfg["repeats"] = args.repeats
+    start = time.perf_counter()
+    keras = C.import_keras()
+    C.print_header("skfmnist benchmark: ConvClassifier", args,
+                   ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    X, y, X_test, y_test = C.load_data(n_train=cfg["n_train"], seed=args.seed)
+    targets = C.Targets(args.quick)
+    payload = {"config": cfg}
+    runners = {
+        "default": lambda t: section_default(cfg, t, X, y, X_test, y_test),
+        "epoch": lambda t: section_epoch(cfg, t, keras, X, y),
+        "predict": lambda t: section_predict(cfg, t, keras, X, y, X_test),
+    }
+    for name in args.only or SECTIONS:
+        section_start = time.perf_counter()
+        section_targets = C.Targets(args.quick)
+        results = runners[name](section_targets)
+        results["targets"] = section_targets.as_dicts()
+        results["total_s"] = time.perf_counter() - section_start
+        targets.rows += section_targets.rows
+        payload[name] = results
+        C.write_results(f"conv_{name}", results, args, cfg)
+    C.finish(targets, payload, start, args.json)
+
+
+if __name__ == "__main__":
+    main()
