@@ -3,6 +3,7 @@
 import time
 
 from ._cli_args import VERBOSE, model_params
+from ._cli_cluster import on_cluster
 from ._cli_console import Console, text_table
 from ._cli_data import load_data
 from ._cli_train import describe, make_pipeline
@@ -52,9 +53,10 @@ def cmd_search(args):
         error_score="raise",
     )
     console.info(f"Searching hidden_layer_sizes of {describe(params)}")
-    start = time.perf_counter()
-    search.fit(data.X, data.y)
-    wall_time = time.perf_counter() - start
+    with on_cluster(args.scheduler, console):
+        start = time.perf_counter()
+        search.fit(data.X, data.y)
+        wall_time = time.perf_counter() - start
     ranked = ranked_table(search.cv_results_)
     table = pd.DataFrame(
         {

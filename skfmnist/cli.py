@@ -32,6 +32,7 @@ from ._cli_args import (
     n_jobs,
     positive_float,
 )
+from ._cli_cluster import scheduler
 from ._cli_console import PROG, CommandError, error, first_line
 from ._cli_experiments import cmd_experiments, experiments_epilog
 from ._cli_search import DEFAULT_HIDDEN_GRID, cmd_search
@@ -113,7 +114,8 @@ def _add_search(commands):
             "  skfmnist search\n"
             "  skfmnist search --hidden-grid 128 256,128 20,20,20 --cv 3 "
             "--n-jobs 2\n"
-            "  skfmnist search --sample --epochs 2 --hidden-grid 32 64,32 --cv 2"
+            "  skfmnist search --sample --epochs 2 --hidden-grid 32 64,32 --cv 2\n"
+            "  skfmnist search --scheduler local:2      # on a Dask cluster"
         ),
     )
     search.add_argument(
@@ -129,6 +131,12 @@ def _add_search(commands):
     search.add_argument(
         "--n-jobs", metavar="N", type=n_jobs, default=None,
         help="parallel fits, -1 for all cores (default: 1)",
+    )
+    search.add_argument(
+        "--scheduler", metavar="WHERE", type=scheduler, default=None,
+        help="run the fits on a Dask cluster (needs skfmnist[dask]; --n-jobs "
+        "is then ignored): local (one worker per core), local:N (N workers) "
+        "or the address of a running scheduler, e.g. tcp://host:8786",
     )
     add_model_options(search, hidden=False)
     add_data_options(search)
