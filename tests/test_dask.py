@@ -6,6 +6,7 @@ module; the test that kills a worker runs last.
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import pickle
 import signal
@@ -25,6 +26,7 @@ from sklearn.pipeline import Pipeline
 
 from skfmnist import DenseClassifier, PixelScaler, load_sample
 from skfmnist._scheduler_spec import SchedulerSpec, parse_scheduler
+from skfmnist.cli import build_parser, main
 from skfmnist.dask import (
     ReplicateScattered,
     TensorFlowThreads,
@@ -294,6 +296,46 @@ def test_amm_policies_restored(cluster):
     assert not client.run_on_scheduler(
         lambda dask_scheduler: ReplicateScattered.name in dask_scheduler.plugins
     )
+
+
+# -- the command line ------------------------------------------------------------
+
+
+def test_cli_rejects_bad_scheduler(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["search", "--scheduler", "local:0"])
+    assert exit_info.value.code == 2
+    assert (
+        "argument --scheduler: 'local:N' needs a positive number of workers"
+        in capsys.readouterr().err
+    )
+
+
+def test_cli_scheduler_needs_distributed(monkeypatch, capsys):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *args: None if name == "distributed" else find_spec(name, *args),
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["search", "--scheduler", "local"])
+    assert exit_info.value.code == 2
+    assert "pip install 'skfmnist[dask]'" in capsys.readouterr().err
+
+
+def test_cli_search_on_a_running_scheduler(cluster, tmp_path, capsys):
+    client, _ = cluster
+    address = client.scheduler.address
+    argv = ["search", "--sample", "--scheduler", address, "--epochs", "1",
+            "--hidden-grid", "8", "16", "--cv", "2", "--seed", "0",
+            "--out", str(tmp_path)]
+    with track_workers(client) as activity:
+        status = main(argv)
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"Cluster: {address} (2 workers, 2 threads, scheduler {address})" in out
+    assert (tmp_path / "search.csv").is_file()
+    assert sum(activity.tasks.values()) == 2 * 2
 
 
 # -- a worker dies -------------------------------------------------------------------
