@@ -134,6 +134,8 @@ class _ScatteredOnEveryWorker(ActiveMemoryManagerPolicy):
     scattered key to every running worker (from worker to worker), and stands
     in for the ``ReduceReplicas`` policies it replaces, passing on all their
     suggestions except drops of scattered keys, which would undo the copies.
+    Each run looks at every task the scheduler knows, which is cheap for the
+    few hundred tasks of a search.
     """
 
     def __init__(self, reducers):
@@ -207,9 +209,8 @@ class ReplicateScattered(SchedulerPlugin):
         amm = scheduler.extensions["amm"]
         reducers = {p for p in amm.policies if type(p) is ReduceReplicas}
         amm.policies -= reducers
+        # The reducers keep their manager: the policy runs them as its own.
         policy = _ScatteredOnEveryWorker(reducers)
-        for reducer in reducers:
-            reducer.manager = amm
         amm.add_policy(policy)
         started = not amm.running
         if started:
