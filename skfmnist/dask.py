@@ -295,7 +295,9 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
         arguments when the search starts.
     **cluster_kwargs : dict
         More arguments for ``LocalCluster`` (``memory_limit``,
-        ``dashboard_address``...), for ``"local"`` and ``"local:N"`` only.
+        ``dashboard_address``...), for ``"local"`` and ``"local:N"`` only. The
+        dashboard (with ``bokeh`` installed) listens on a free port, given by
+        ``client.dashboard_link``, unless ``dashboard_address`` says otherwise.
 
     Yields
     ------
@@ -375,7 +377,9 @@ class _ExpectedKillWarning(logging.Filter):
 @contextlib.contextmanager
 def _local_cluster(n_workers, threads_per_worker, **kwargs):
     """A ``LocalCluster`` of worker processes, closed without false alarms."""
-    kwargs.setdefault("dashboard_address", None)
+    # A free port: the scheduler serves HTTP even without a dashboard, and
+    # its default port 8787 is often taken by another cluster.
+    kwargs.setdefault("dashboard_address", ":0")
     cluster = LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,

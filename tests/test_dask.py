@@ -36,8 +36,8 @@ from skfmnist.dask import (
     use_cluster,
 )
 
-GRID = {"clf__hidden_layer_sizes": [(8,), (16,), (32,), (16, 8)]}
-N_FITS = 4 * 3
+GRID = {"clf__hidden_layer_sizes": [(8,), (16, 8)]}
+N_FITS = 2 * 3
 FIT_PREFIX = "batch_of__fit_and_score"
 
 
