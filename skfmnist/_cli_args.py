@@ -132,14 +132,19 @@ def add_data_options(parser):
 
 
 def add_model_options(parser, *, hidden):
-    """The DenseClassifier options a command exposes."""
+    """``--model`` and the classifier options a command exposes."""
     group = parser.add_argument_group(
-        "model", "Options left out keep DenseClassifier's defaults."
+        "model", "Options left out keep the classifier's defaults."
+    )
+    group.add_argument(
+        "--model", choices=("dense", "conv"), default="dense",
+        help="dense: DenseClassifier, the notebook's MLP; conv: ConvClassifier, "
+        "a small CNN, slower and more accurate (default: dense)",
     )
     if hidden:
         group.add_argument(
             "--hidden", metavar="N", nargs="+", type=positive_int,
-            help="units of each hidden layer, e.g. --hidden 128 64",
+            help="units of each hidden layer of --model dense, e.g. --hidden 128 64",
         )
     group.add_argument(
         "--epochs", metavar="N", type=positive_int, help="training epochs"
@@ -178,7 +183,7 @@ def add_verbosity_options(parser, *, per_epoch):
 
 
 def model_params(args):
-    """DenseClassifier parameters the user set; the rest keep their defaults."""
+    """Classifier parameters the user set; the rest keep their defaults."""
     options = {
         "hidden_layer_sizes": getattr(args, "hidden", None),
         "epochs": args.epochs,

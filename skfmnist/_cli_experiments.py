@@ -1,19 +1,23 @@
-"""``skfmnist experiments``: the notebook's six models next to its figures."""
+"""``skfmnist experiments``: the notebook's models next to its figures, and a CNN."""
 
 import time
 
 from ._cli_args import VERBOSE
 from ._cli_console import Console, text_table
 from ._cli_data import load_data
-from ._experiments import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR
+from ._experiments import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR, conv_defaults
 from .report import check_output_folder
 
 
 def experiments_epilog():
-    """The ``--help`` epilog: the six models, their epochs and outcome."""
+    """The ``--help`` epilog: the models, their epochs and outcome."""
     lines = ["the notebook's models (seed 42, Adam, batch 32, no dropout):"]
     for exp in EXPERIMENTS:
-        if exp.sweep:
+        if exp.classifier == "conv":
+            epochs, rate = conv_defaults()
+            exp = exp._replace(epochs=epochs)
+            outcome = f"ConvClassifier's defaults (lr {rate:g}), not run there"
+        elif exp.sweep:
             outcome = (
                 f"lr {SWEEP_MIN_LR:g} to {SWEEP_MAX_LR:.3g}, "
                 f"found {exp.reported_learning_rate:g}"
@@ -53,7 +57,9 @@ def format_experiments(results):
             ],
             "accuracy": results["accuracy"].map(percent),
             "reported": [
-                f"lr {lr_reported:g}" if pd.isna(reported) else f"{reported:.0%}"
+                "-" if pd.isna(reported) and pd.isna(lr_reported)
+                else f"lr {lr_reported:g}" if pd.isna(reported)
+                else f"{reported:.0%}"
                 for reported, lr_reported in zip(
                     results["reported"], results["reported_learning_rate"],
                     strict=True,

@@ -1,4 +1,4 @@
-"""``skfmnist search``: cross-validate candidate hidden layer sizes."""
+"""``skfmnist search``: cross-validate candidate layer sizes of a classifier."""
 
 import time
 
@@ -6,11 +6,13 @@ from ._cli_args import VERBOSE, model_params
 from ._cli_cluster import on_cluster
 from ._cli_console import Console, text_table
 from ._cli_data import load_data
-from ._cli_train import describe, make_pipeline
+from ._cli_models import MODELS, describe, make_pipeline
 from .report import check_output_folder
 
 #: Default candidates of ``skfmnist search --hidden-grid``.
-DEFAULT_HIDDEN_GRID = ("128", "256,128", "20,20,20")
+DEFAULT_HIDDEN_GRID = MODELS["dense"].default_grid
+#: Default candidates of ``skfmnist search --model conv --filters-grid``.
+DEFAULT_FILTERS_GRID = MODELS["conv"].default_grid
 
 
 def ranked_table(cv_results):
@@ -38,21 +40,23 @@ def cmd_search(args):
     console.info(f"Data: {data.describe()}")
     params = model_params(args)
     pipe = make_pipeline(
-        {**params, "verbose": 1 if args.verbosity >= VERBOSE else 0}
+        {**params, "verbose": 1 if args.verbosity >= VERBOSE else 0}, args.model
     )
+    name = MODELS[args.model].grid_param
+    grid = args.hidden_grid if args.model == "dense" else args.filters_grid
 
     import pandas as pd
     from sklearn.model_selection import GridSearchCV
 
     search = GridSearchCV(
         pipe,
-        {"clf__hidden_layer_sizes": list(dict.fromkeys(args.hidden_grid))},
+        {f"clf__{name}": list(dict.fromkeys(grid))},
         cv=args.cv,
         n_jobs=args.n_jobs,
         verbose=args.verbosity,
         error_score="raise",
     )
-    console.info(f"Searching hidden_layer_sizes of {describe(params)}")
+    console.info(f"Searching {name} of {describe(params, args.model)}")
     with on_cluster(args.scheduler, console):
         start = time.perf_counter()
         search.fit(data.X, data.y)
@@ -73,9 +77,9 @@ def cmd_search(args):
         f"{len(ranked)} candidates, {wall_time:.1f} s):"
     )
     console.result(text_table(table, left=("params",)))
-    best = search.best_params_["clf__hidden_layer_sizes"]
+    best = search.best_params_[f"clf__{name}"]
     console.result(
-        f"Best: hidden_layer_sizes={best!r}, test accuracy {test_accuracy:.4f} "
+        f"Best: {name}={best!r}, test accuracy {test_accuracy:.4f} "
         "(refitted on the whole training set)"
     )
     ranked.to_csv(out / "search.csv", index=False)

@@ -6,28 +6,13 @@ import time
 from ._cli_args import fraction, model_params
 from ._cli_console import Console, plural
 from ._cli_data import hold_out, load_data
+from ._cli_models import classifier_class, describe, make_pipeline
 from .report import REPORT_FILES, check_output_folder
 
 #: Share of the training images held out for the curves of ``history.png``.
 DEFAULT_VALIDATION_FRACTION = 0.1
 #: Seed of the held-out split when ``--seed`` is not given.
 VALIDATION_SEED = 0
-
-
-def make_pipeline(params):
-    """``Pipeline([("scale", PixelScaler()), ("clf", DenseClassifier(...))])``."""
-    from sklearn.pipeline import Pipeline
-
-    from ._dense import DenseClassifier  # imports TensorFlow
-    from ._scaler import PixelScaler
-
-    return Pipeline([("scale", PixelScaler()), ("clf", DenseClassifier(**params))])
-
-
-def describe(params):
-    """``DenseClassifier(epochs=3)``: the classifier with the options set."""
-    text = ", ".join(f"{name}={value!r}" for name, value in params.items())
-    return f"DenseClassifier({text})"
 
 
 def use_agg():
@@ -37,15 +22,14 @@ def use_agg():
     matplotlib.use("Agg")
 
 
-def _training_output(console, params):
+def _training_output(console, params, model):
     """``verbose`` and ``callbacks`` of the classifier for this console."""
     if console.progress_bars:
         return {"verbose": 1}
     if console.epoch_lines:
         from ._cli_progress import EpochLines  # imports Keras
-        from ._dense import DenseClassifier
 
-        epochs = params.get("epochs", DenseClassifier().epochs)
+        epochs = params.get("epochs", classifier_class(model)().epochs)
         return {"verbose": 0, "callbacks": [EpochLines(epochs, write=console.info)]}
     return {"verbose": 0}
 
@@ -82,8 +66,10 @@ def cmd_train(args):
             f"on {len(y_fit):,}"
         )
     params = model_params(args)
-    pipe = make_pipeline({**params, **_training_output(console, params)})
-    console.info(f"Training {describe(params)}")
+    pipe = make_pipeline(
+        {**params, **_training_output(console, params, args.model)}, args.model
+    )
+    console.info(f"Training {describe(params, args.model)}")
     console.detail(f"Parameters: {pipe[-1].get_params()}")
 
     fit_params = {}

@@ -35,7 +35,7 @@ from ._cli_args import (
 from ._cli_cluster import scheduler
 from ._cli_console import PROG, CommandError, error, first_line
 from ._cli_experiments import cmd_experiments, experiments_epilog
-from ._cli_search import DEFAULT_HIDDEN_GRID, cmd_search
+from ._cli_search import DEFAULT_FILTERS_GRID, DEFAULT_HIDDEN_GRID, cmd_search
 from ._cli_train import add_train_options, cmd_train
 from .report import REPORT_FILES
 
@@ -51,12 +51,13 @@ def _add_train(commands):
     train = commands.add_parser(
         "train",
         formatter_class=HelpFormatter,
-        help="fit a DenseClassifier, evaluate it and write a report",
+        help="fit a classifier, evaluate it and write a report",
         description=(
-            "Fit Pipeline([PixelScaler(), DenseClassifier()]) on the "
-            "Fashion-MNIST training\nset (less a held-out part for the "
-            "curves), print its test accuracy and\nclassification report, "
-            "and write to --out (see skfmnist.report.write_report):\n"
+            "Fit Pipeline([PixelScaler(), DenseClassifier()]) (or ConvClassifier "
+            "with\n--model conv) on the Fashion-MNIST training set (less a "
+            "held-out part for\nthe curves), print its test accuracy and "
+            "classification\nreport, and write to --out (see "
+            "skfmnist.report.write_report):\n"
             "  metrics.json, history.csv, history.png, confusion_matrix.png,\n"
             "  predictions.png and the fitted pipeline, model.joblib.\n"
             "Prints one line per epoch, or Keras' progress bar on a terminal."
@@ -65,6 +66,7 @@ def _add_train(commands):
             "examples:\n"
             "  skfmnist train\n"
             "  skfmnist train --hidden 128 64 --epochs 20 --seed 0\n"
+            "  skfmnist train --model conv        # the CNN, a few minutes\n"
             "  skfmnist train --sample --epochs 3 --out /tmp/report\n"
             "  skfmnist train > train.log        # one plain line per epoch"
         ),
@@ -80,9 +82,10 @@ def _add_experiments(commands):
     experiments = commands.add_parser(
         "experiments",
         formatter_class=HelpFormatter,
-        help="reproduce the six models of the original notebook",
+        help="reproduce the six models of the original notebook, and a CNN",
         description=(
-            "Reproduce the notebook's six models with its seeds and epochs, "
+            "Reproduce the notebook's six models with its seeds and epochs (and "
+            "model 7,\nthe CNN it suggests next), "
             "print their test\naccuracies next to the reported ones, and "
             "write experiments.csv and\nexperiments.png to --out."
         ),
@@ -102,10 +105,11 @@ def _add_search(commands):
     search = commands.add_parser(
         "search",
         formatter_class=HelpFormatter,
-        help="grid-search the hidden layer sizes with cross-validation",
+        help="grid-search layer sizes with cross-validation",
         description=(
             "Cross-validate Pipeline([PixelScaler(), DenseClassifier()]) for "
-            "each candidate\nhidden_layer_sizes with GridSearchCV, print the "
+            "each candidate\nhidden_layer_sizes (ConvClassifier and its filters "
+            "with --model conv) with\nGridSearchCV, print the "
             "ranked results and the best\nmodel's test accuracy, and write "
             "search.csv to --out."
         ),
@@ -115,14 +119,21 @@ def _add_search(commands):
             "  skfmnist search --hidden-grid 128 256,128 20,20,20 --cv 3 "
             "--n-jobs 2\n"
             "  skfmnist search --sample --epochs 2 --hidden-grid 32 64,32 --cv 2\n"
+            "  skfmnist search --model conv --filters-grid 16,32 32,64\n"
             "  skfmnist search --scheduler local:2      # on a Dask cluster"
         ),
     )
     search.add_argument(
         "--hidden-grid", metavar="SIZES", nargs="+", type=layer_sizes,
         default=[layer_sizes(text) for text in DEFAULT_HIDDEN_GRID],
-        help="candidate hidden layer sizes, each a comma-separated list "
-        f"(default: {' '.join(DEFAULT_HIDDEN_GRID)})",
+        help="candidate hidden layer sizes of --model dense, each a "
+        f"comma-separated list (default: {' '.join(DEFAULT_HIDDEN_GRID)})",
+    )
+    search.add_argument(
+        "--filters-grid", metavar="SIZES", nargs="+", type=layer_sizes,
+        default=[layer_sizes(text) for text in DEFAULT_FILTERS_GRID],
+        help="candidate filters of --model conv, one count per convolutional "
+        f"block (default: {' '.join(DEFAULT_FILTERS_GRID)})",
     )
     search.add_argument(
         "--cv", metavar="K", type=cv_folds, default=3,
@@ -227,6 +238,8 @@ def main(argv=None):
         return 0
     if args.command is None:
         parser.error("a command is required: train, experiments or search")
+    if getattr(args, "hidden", None) and args.model != "dense":
+        parser.error("argument --hidden: sets the layers of --model dense only")
     # TensorFlow warns about "retracing" when several models train in one
     # process (experiments, search); that is expected here, so only --verbose
     # shows its warnings.

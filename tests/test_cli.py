@@ -17,7 +17,13 @@ import pytest
 
 from skfmnist import __version__, _cli_args, _cli_data, _cli_train, load_sample
 from skfmnist import report as report_module
-from skfmnist._experiments import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR, scale_epochs
+from skfmnist._experiments import (
+    EXPERIMENTS,
+    SWEEP_MAX_LR,
+    SWEEP_MIN_LR,
+    conv_defaults,
+    scale_epochs,
+)
 from skfmnist.cli import TRAIN_FILES, main
 from skfmnist.datasets import CLASS_NAMES
 
@@ -350,7 +356,7 @@ def test_ctrl_c_in_first_epoch_exits_130(tmp_path, capsys, monkeypatch):
     real = _cli_train._training_output
     monkeypatch.setattr(
         _cli_train, "_training_output",
-        lambda console, params: {**real(console, params), "callbacks": [CtrlC()]},
+        lambda *args: {**real(*args), "callbacks": [CtrlC()]},
     )
     status = main([*SMALL_TRAIN, "--out", str(tmp_path)])
     captured = capsys.readouterr()
@@ -373,7 +379,7 @@ def test_ctrl_c_after_an_epoch_keeps_it_and_reports(tmp_path, capsys, monkeypatc
     real = _cli_train._training_output
     monkeypatch.setattr(
         _cli_train, "_training_output",
-        lambda console, params: {**real(console, params), "callbacks": [CtrlC()]},
+        lambda *args: {**real(*args), "callbacks": [CtrlC()]},
     )
     with pytest.warns(UserWarning, match="(?i)interrupt"):
         status = main([*SMALL_TRAIN, "--out", str(tmp_path)])
@@ -395,13 +401,18 @@ def test_experiments_table(tmp_path, capsys):
     captured = capsys.readouterr()
     assert status == 0, captured.err
     results = pd.read_csv(out / "experiments.csv")
-    assert len(results) == 6
-    assert results["experiment"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert len(results) == 7
+    assert results["experiment"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    epochs = [e.epochs or conv_defaults()[0] for e in EXPERIMENTS]
     assert results["epochs"].tolist() == [
-        scale_epochs(e.epochs, 0.05, minimum=2 if e.sweep else 1) for e in EXPERIMENTS
+        scale_epochs(n, 0.05, minimum=2 if e.sweep else 1)
+        for n, e in zip(epochs, EXPERIMENTS, strict=True)
     ]
     reported = [e.reported for e in EXPERIMENTS]
     np.testing.assert_allclose(results["reported"], reported)
+    # Model 7, the CNN, is not one of the notebook's runs: nothing reported.
+    assert math.isnan(results["reported"].iloc[6])
+    assert results["learning_rate"].iloc[6] == conv_defaults()[1]
     sweep = results.iloc[2]
     assert math.isnan(sweep["accuracy"])
     assert SWEEP_MIN_LR <= sweep["learning_rate"] <= SWEEP_MAX_LR
@@ -481,9 +492,10 @@ def test_experiments_help_states_epochs(capsys):
         main(["experiments", "--help"])
     out = capsys.readouterr().out
     for experiment in EXPERIMENTS:
+        epochs = experiment.epochs or conv_defaults()[0]
         assert re.search(
             rf"^  {experiment.number}  {re.escape(experiment.model)} +"
-            rf"{experiment.epochs} epochs",
+            rf"{epochs} epochs",
             out,
             re.MULTILINE,
         ), out
@@ -529,3 +541,39 @@ def test_epoch_line_format():
     printer.on_epoch_begin(2)
     printer.on_epoch_end(2, {"loss": 0.5})
     assert re.fullmatch(r"Epoch 3/40 - \d+\.\d s - loss: 0\.5000", lines[0])
+
+
+# -- --model conv ---------------------------------------------------------------
+
+
+def test_train_conv_writes_a_report_of_the_cnn(tmp_path, capsys):
+    out = tmp_path / "conv"
+    status = main(["train", "--model", "conv", "--sample", "--epochs", "1",
+                   "--seed", "0", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "Training ConvClassifier(epochs=1, random_state=0)" in captured.out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"]["classifier"] == "ConvClassifier"
+    pipe = joblib.load(out / "model.joblib")
+    assert type(pipe[-1]).__name__ == "ConvClassifier"
+    assert pipe[-1].model_.input_shape == (None, 28, 28, 1)
+
+
+def test_hidden_is_refused_with_model_conv(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--model", "conv", "--hidden", "64", "--sample"])
+    assert exc.value.code == 2
+    assert "--hidden: sets the layers of --model dense only" in capsys.readouterr().err
+
+
+def test_search_conv_grids_the_filters(tmp_path, capsys):
+    out = tmp_path / "search"
+    status = main(["search", "--model", "conv", "--sample", "--epochs", "1",
+                   "--filters-grid", "2", "4", "--cv", "2", "--quiet",
+                   "--out", str(out)])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    table = pd.read_csv(out / "search.csv")
+    assert sorted(table["params"]) == ["filters=(2,)", "filters=(4,)"]
+    assert "Best: filters=(" in captured.out
