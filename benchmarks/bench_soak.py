@@ -77,6 +77,19 @@ def main():
     print(f"end: RSS {figures['rss_end_mib']:.0f} MiB; fit {early:.2f} s early, "
           f"{late:.2f} s late (medians of {window})")
     print()
+    table = C.print_table(
+        f"{cfg['fits']} fits of DenseClassifier(hidden_layer_sizes=(64,), epochs=1) "
+        f"on {len(y)} images, each deleted before the next",
+        ["figure", "value"],
+        [["RSS after the warm-up fits (MiB)", f"{figures['rss_after_warmup_mib']:.0f}"],
+         ["RSS at the end (MiB)", f"{figures['rss_end_mib']:.0f}"],
+         ["RSS growth (MiB)", f"{figures['rss_growth_mib']:.1f}"],
+         ["live keras.Model objects after gc.collect()", str(live)],
+         [f"fit + predict, median of fits {cfg['warmup'] + 1} to "
+          f"{cfg['warmup'] + window} (s)", f"{early:.3f}"],
+         [f"fit + predict, median of the last {window} fits (s)", f"{late:.3f}"],
+         ["last / early", f"{figures['time_ratio']:.2f}"]],
+    )
     targets = C.Targets(args.quick)
     targets.add("RSS growth after warm-up", figures["rss_growth_mib"],
                 f"<= {TARGETS['rss_growth_mib']:.0f} MiB",
@@ -87,6 +100,7 @@ def main():
                 f"<= {TARGETS['time_ratio']}",
                 figures["time_ratio"] <= TARGETS["time_ratio"], "x")
     payload = {"config": cfg, "params": params, "figures": figures,
+               "tables": [table],
                "fit_times_s": times, "rss_mib": rss, "threads": C.thread_info(),
                "versions": C.versions()}
     C.finish(targets, payload, start_all, args.json)

@@ -26,13 +26,17 @@ from sphinx.util.docutils import SphinxDirective
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 # Order of the results files in the targets table; others follow by name.
-ORDER = ("fit_epoch", "predict", "fit_default", "fit_grid", "soak", "search")
+ORDER = ("fit_epoch", "predict", "fit_default", "fit_grid", "conv_default",
+         "conv_epoch", "conv_predict", "soak", "search")
 # The script that writes each results file, for the "not measured yet" note.
 SCRIPTS = {
     "fit_epoch": "bench_fit.py --only epoch",
     "fit_default": "bench_fit.py --only default",
     "fit_grid": "bench_fit.py --only grid",
     "predict": "bench_predict.py",
+    "conv_default": "bench_conv.py --only default",
+    "conv_epoch": "bench_conv.py --only epoch",
+    "conv_predict": "bench_conv.py --only predict",
     "soak": "bench_soak.py",
     "search": "bench_search.py",
 }
