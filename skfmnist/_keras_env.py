@@ -12,8 +12,9 @@ have them (one intra-op thread per core), so the user's own Keras code in the
 same process gets what it would get without skfmnist. They are sized when the
 user says so: :func:`set_num_threads`, or the environment variables
 ``SKFMNIST_NUM_THREADS`` or ``OMP_NUM_THREADS`` (which joblib sets in its worker
-processes to ``cpu_count // n_jobs``, and Dask's nanny to the worker's
-threads), read when skfmnist first starts the runtime.
+processes to ``cpu_count // n_jobs``, and Dask's nanny to 1), read when
+skfmnist first starts the runtime; ``skfmnist.dask`` sizes each Dask worker's
+pools to its threads.
 """
 
 import contextlib
@@ -197,7 +198,8 @@ def set_num_threads(n_threads):
     if get_num_threads() == n_threads:
         return n_threads
     try:
-        _size_pools(tf, n_threads)
+        with _silenced_fd2():  # the runtime may log driver probes as it starts
+            _size_pools(tf, n_threads)
     except RuntimeError as exc:
         current = get_num_threads()
         raise RuntimeError(
