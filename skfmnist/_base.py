@@ -56,6 +56,18 @@ def _flatten_images(X):
     return X.reshape(X.shape[0], -1) if X.ndim >= 3 else X
 
 
+def positive_sizes(value, name):
+    """``value`` (an int or a sequence of ints) as a list of positive ints.
+
+    Raises a ValueError that names the parameter otherwise.
+    """
+    sizes = [value] if isinstance(value, numbers.Integral) else list(value)
+    for size in sizes:
+        if not isinstance(size, numbers.Integral) or size < 1:
+            raise ValueError(f"{name} must hold positive integers, got {value!r}.")
+    return [int(size) for size in sizes]
+
+
 def _canonical(value):
     """A comparable form of a parameter value (lists and tuples alike)."""
     if isinstance(value, list | tuple | np.ndarray):

@@ -4,7 +4,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseKerasClassifier
+from ._base import BaseKerasClassifier, positive_sizes
 from ._keras_env import import_keras
 
 __all__ = ["ConvClassifier"]
@@ -265,14 +265,6 @@ default="cosine"
         self.steps_per_execution = steps_per_execution
         self.predict_batch_size = predict_batch_size
 
-    @staticmethod
-    def _sizes(value, name):
-        sizes = [value] if isinstance(value, numbers.Integral) else list(value)
-        for size in sizes:
-            if not isinstance(size, numbers.Integral) or size < 1:
-                raise ValueError(f"{name} must hold positive integers, got {value!r}.")
-        return [int(size) for size in sizes]
-
     def _input_shape(self, n_features):
         return _image_shape(n_features)
 
@@ -294,7 +286,8 @@ default="cosine"
         pool = {"max": keras.layers.MaxPooling2D,
                 "average": keras.layers.AveragePooling2D}[self.pooling]
         x = inputs
-        for i, n_filters in enumerate(self._sizes(self.filters, "filters"), start=1):
+        filters = positive_sizes(self.filters, "filters")
+        for i, n_filters in enumerate(filters, start=1):
             x = keras.layers.Conv2D(
                 n_filters, self.kernel_size, padding="same",
                 use_bias=not self.batch_normalization,
@@ -307,7 +300,8 @@ default="cosine"
             # "same" pooling also halves a one-pixel-high strip to one pixel.
             x = pool(2, padding="same", dtype=dtype, name=f"pool_{i}")(x)
         x = keras.layers.Flatten(dtype=dtype, name="flatten")(x)
-        units = self._sizes(self.dense_units, "dense_units") if self.dense_units else []
+        units = self.dense_units
+        units = positive_sizes(units, "dense_units") if units else []
         for i, n_units in enumerate(units, start=1):
             if self.dropout:
                 x = keras.layers.Dropout(

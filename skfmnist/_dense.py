@@ -4,7 +4,7 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import BaseKerasClassifier
+from ._base import BaseKerasClassifier, positive_sizes
 
 __all__ = ["DenseClassifier"]
 
@@ -231,17 +231,6 @@ default="cosine"
         self.steps_per_execution = steps_per_execution
         self.predict_batch_size = predict_batch_size
 
-    def _layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        for size in sizes:
-            if not isinstance(size, numbers.Integral) or size < 1:
-                raise ValueError(
-                    "hidden_layer_sizes must hold positive integers, got "
-                    f"{self.hidden_layer_sizes!r}."
-                )
-        return [int(size) for size in sizes]
-
     def _build_logits(self, inputs, n_classes, seeds):
         from ._keras_env import import_keras
 
@@ -249,7 +238,8 @@ default="cosine"
         dtype = inputs.dtype
         regularizer = keras.regularizers.L2(self.alpha) if self.alpha else None
         x = inputs
-        for i, units in enumerate(self._layer_sizes(), start=1):
+        sizes = positive_sizes(self.hidden_layer_sizes, "hidden_layer_sizes")
+        for i, units in enumerate(sizes, start=1):
             x = keras.layers.Dense(
                 units,
                 activation=ACTIVATIONS[self.activation],
