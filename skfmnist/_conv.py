@@ -67,6 +67,11 @@ class ConvClassifier(BaseKerasClassifier):
     number of features is not a square (say, 20 features) is seen as an image
     one pixel high; it is never shifted or mirrored.
 
+    The defaults (three blocks of 32, 64 and 128 filters, 15 epochs, mirrors,
+    mirror averaging) reach about 93.3% test accuracy on the official split
+    in about four minutes on two CPU cores (93.2% to 93.3% over three seeds,
+    ``benchmarks/results/conv_default.json``).
+
     Parameters
     ----------
     filters : tuple of int, default=(32, 64, 128)

@@ -35,11 +35,12 @@ class DenseClassifier(BaseKerasClassifier):
 
     The defaults (784-256-128-10 with dropout 0.2, Adam, batch 128, 40
     epochs on a cosine schedule) reach about 90.4% test accuracy on the
-    official Fashion-MNIST split in under a minute on two CPU cores (90.2% to
-    90.5% over the seeds tried). Dropout and the learning rate decaying to 1%
-    let the later epochs add accuracy instead of over-fitting; the same net
-    with 20 epochs stays below 90%. Scale pixels to [0, 1] first (``PixelScaler``):
-    raw 0..255 intensities start with huge losses and train poorly.
+    official Fashion-MNIST split in under a minute on two CPU cores (90.3% to
+    90.6% over three seeds, ``benchmarks/results/fit_default.json``). Dropout
+    and the learning rate decaying to 1% let the later epochs add accuracy
+    instead of over-fitting; the same net with 20 epochs stays below 90%.
+    Scale pixels to [0, 1] first (``PixelScaler``): raw 0..255 intensities
+    start with huge losses and train poorly.
 
     Parameters
     ----------
