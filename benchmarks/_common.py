@@ -547,6 +547,24 @@ def ratio(value, reference):
     return value / reference
 
 
+def run_sections(prefix, names, runners, args, cfg, targets, payload):
+    """Run each named section; each writes its own ``<prefix>_<name>.json``.
+
+    ``runners[name](section_targets)`` returns the section's results dict;
+    its targets are added to ``targets`` and the results to ``payload``, so
+    ``--only`` refreshes one results file alone.
+    """
+    for name in names:
+        section_start = time.perf_counter()
+        section_targets = Targets(args.quick)
+        results = runners[name](section_targets)
+        results["targets"] = section_targets.as_dicts()
+        results["total_s"] = time.perf_counter() - section_start
+        targets.rows += section_targets.rows
+        payload[name] = results
+        write_results(f"{prefix}_{name}", results, args, cfg)
+
+
 def finish(targets, payload, start, json_path):
     """Print the targets block and the total time; save the JSON if asked."""
     targets.print()

@@ -255,15 +255,8 @@ def main():
         "epoch": lambda t: section_epoch(cfg, t, keras, X, y),
         "predict": lambda t: section_predict(cfg, t, keras, X, y, X_test),
     }
-    for name in args.only or SECTIONS:
-        section_start = time.perf_counter()
-        section_targets = C.Targets(args.quick)
-        results = runners[name](section_targets)
-        results["targets"] = section_targets.as_dicts()
-        results["total_s"] = time.perf_counter() - section_start
-        targets.rows += section_targets.rows
-        payload[name] = results
-        C.write_results(f"conv_{name}", results, args, cfg)
+    names = [name for name in SECTIONS if name in (args.only or SECTIONS)]
+    C.run_sections("conv", names, runners, args, cfg, targets, payload)
     C.finish(targets, payload, start, args.json)
 
 

@@ -781,18 +781,8 @@ def main(argv=None):
         "default": lambda t: section_default(args, cfg, t),
         "grid": lambda t: section_grid(args, cfg, t),
     }
-    for name in SECTIONS:
-        if name not in sections:
-            continue
-        # Each section is its own results file, so --only refreshes it alone.
-        section_start = time.perf_counter()
-        section_targets = C.Targets(args.quick)
-        results = runners[name](section_targets)
-        results["targets"] = section_targets.as_dicts()
-        results["total_s"] = time.perf_counter() - section_start
-        targets.rows += section_targets.rows
-        payload[name] = results
-        C.write_results(f"fit_{name}", results, args, cfg)
+    names = [name for name in SECTIONS if name in sections]
+    C.run_sections("fit", names, runners, args, cfg, targets, payload)
     C.finish(targets, payload, start, args.json)
 
 
