@@ -323,16 +323,16 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         early = None
         if self.early_stopping and validation is not None and not incremental:
             early = {"tol": self.tol, "patience": self.n_iter_no_change}
-        result = run_epochs(
+        rows = run_epochs(
             keras, engine, runner,
             epochs=epochs, first_epoch=state["n_iter_"], schedule=schedule,
             first_position=position, callbacks=self.callbacks,
             verbose=int(self.verbose), validation=validation, early_stopping=early,
             divergence_hint=self._divergence_hint(),
         )
-        n_iter = state["n_iter_"] + len(result.rows)
+        n_iter = state["n_iter_"] + len(rows)
         history = pd.DataFrame(
-            result.rows,
+            rows,
             index=pd.RangeIndex(state["n_iter_"] + 1, n_iter + 1, name="epoch"),
         )
         if len(state["history_"]):
@@ -341,9 +341,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             "classes_": classes_,
             "model_": engine.model,
             "history_": history,
-            "loss_curve_": [*state["loss_curve_"], *(r["loss"] for r in result.rows)],
+            "loss_curve_": [*state["loss_curve_"], *(r["loss"] for r in rows)],
             "n_iter_": n_iter,
-            "t_": state["t_"] + runner.n_samples * len(result.rows),
+            "t_": state["t_"] + runner.n_samples * len(rows),
             "_engine": engine,
             "_random_state": rng,
             "_plateau": schedule.plateau,

@@ -63,14 +63,6 @@ class Schedule:
             state["wait"] = 0
 
 
-@dataclass
-class LoopResult:
-    """What :func:`run_epochs` did: one row of metrics per epoch."""
-
-    rows: list
-    interrupted: bool = False
-
-
 def _check_finite(value, epoch, hint):
     if not math.isfinite(value):
         raise DivergedError(
@@ -83,7 +75,7 @@ def run_epochs(
     keras, engine, runner, *, epochs, first_epoch, schedule, first_position,
     callbacks, verbose, validation, early_stopping, divergence_hint,
 ):
-    """Train ``epochs`` epochs; return a :class:`LoopResult`.
+    """Train ``epochs`` epochs; return one dict of metrics per epoch run.
 
     Parameters
     ----------
@@ -130,7 +122,7 @@ def run_epochs(
         verbose=int(verbose), epochs=first_epoch + epochs, steps=runner.steps,
     )
     model.stop_training = False
-    result = LoopResult(rows=[])
+    rows = []
     best = {"loss": math.inf, "weights": None, "wait": 0}
     last_complete = None
     callback_list.on_train_begin()
@@ -160,7 +152,7 @@ def run_epochs(
             last_complete = engine.state()
             if not all(map(_all_finite, last_complete)):
                 _check_finite(math.nan, epoch, divergence_hint)
-            result.rows.append(row)
+            rows.append(row)
             callback_list.on_epoch_end(epoch, dict(row))
             monitored = row.get("val_loss", row["loss"])
             schedule.update(monitored)
@@ -176,17 +168,16 @@ def run_epochs(
         # The interrupted epoch is dropped: the model goes back to the end of
         # the last complete one, so weights, history and n_iter_ agree.
         engine.restore(last_complete)
-        result.interrupted = True
         warnings.warn(
-            f"Training interrupted by user after {len(result.rows)} complete "
+            f"Training interrupted by user after {len(rows)} complete "
             "epochs; the model keeps their weights.",
             UserWarning,
             stacklevel=4,
         )
     if best["weights"] is not None:
         model.set_weights(best["weights"])
-    callback_list.on_train_end(dict(result.rows[-1]) if result.rows else None)
-    return result
+    callback_list.on_train_end(dict(rows[-1]) if rows else None)
+    return rows
 
 
 def _all_finite(array):
