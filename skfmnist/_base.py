@@ -6,8 +6,9 @@ input shape, label encoding, seeding, the optimizer, atomic fits, ``history_``,
 prediction, pickling and tags. A concrete classifier only says how to build the
 layers between the input and the logits (``_build_logits``), which parameters
 define its network (``_network_params``) and, optionally, the input shape its
-network consumes (``_input_shape``) and a training-time augmentation
-(``_augmentation``).
+network consumes (``_input_shape``), a training-time augmentation
+(``_augmentation``), test-time views (``_test_time_views``) and a faster
+prediction-time form of the network (``_inference_network``).
 """
 
 import importlib
@@ -167,6 +168,13 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         """Functions ``X -> X`` whose predictions are averaged with ``X``'s."""
         return ()
 
+    def _inference_network(self, model):
+        """A cheaper ``X -> probabilities`` equal to ``model``, or None."""
+        return None
+
+    def _new_engine(self, model):
+        return Engine(model, self._augmentation(), self._inference_network(model))
+
     # -- fitting -----------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -296,7 +304,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         else:
             rng = check_random_state(self.random_state)
             model = self._new_model(keras, X.shape[1], len(classes_), rng)
-            engine = Engine(model, self._augmentation())
+            engine = self._new_engine(model)
             state = {"history_": pd.DataFrame(), "loss_curve_": [], "n_iter_": 0,
                      "t_": 0, "plateau": None}
 
@@ -556,7 +564,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             state = {**state, "model_": pickled.rebuild()}
         super().__setstate__(state)
         if "model_" in state:
-            self._engine = Engine(self.model_, self._augmentation())
+            self._engine = self._new_engine(self.model_)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")

@@ -5,6 +5,7 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseKerasClassifier, positive_sizes
+from ._inference import inference_network
 from ._keras_env import import_keras
 
 __all__ = ["ConvClassifier"]
@@ -283,6 +284,9 @@ default="cosine"
 
     def _test_time_views(self):
         return (_mirror,) if self.test_time_augmentation and self._is_image() else ()
+
+    def _inference_network(self, model):
+        return inference_network(model)
 
     def _build_logits(self, inputs, n_classes, seeds):
         keras = import_keras()

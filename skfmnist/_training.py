@@ -175,16 +175,14 @@ def _train_function(logits_model, optimizer, label_smoothing, augment):
     return run
 
 
-def _compile_forward(model, views):
+def _compile_forward(network, spec, views):
     import tensorflow as tf
-
-    spec = model.inputs[0]
 
     @tf.function(input_signature=[tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)])
     def forward(X):
-        proba = model(X, training=False)
+        proba = network(X)
         for view in views:
-            proba += model(view(X), training=False)
+            proba += network(view(X))
         return proba / (1 + len(views))
 
     return forward
@@ -224,11 +222,16 @@ class Engine:
     augment : callable or None, default=None
         ``augment(X, seed) -> X``, run on each training mini-batch inside the
         compiled step; ``seed`` is a stateless seed of shape ``(2,)``.
+    network : callable or None, default=None
+        ``network(X) -> probabilities`` used for prediction, equal to the
+        model in inference mode but cheaper to run (see
+        :func:`skfmnist._inference.inference_network`). None runs the model.
     """
 
-    def __init__(self, model, augment=None):
+    def __init__(self, model, augment=None, network=None):
         self.model = model
         self.augment = augment
+        self.network = network or (lambda X: model(X, training=False))
         self.input_shape = tuple(model.inputs[0].shape[1:])
         self.dtype = np.dtype(model.inputs[0].dtype)
         self._logits_model = None
@@ -275,7 +278,8 @@ class Engine:
         """
         views = tuple(views)
         forward = self._function(
-            ("forward", views), lambda: _compile_forward(self.model, views)
+            ("forward", views),
+            lambda: _compile_forward(self.network, self.model.inputs[0], views),
         )
         chunks = []
         for chunk in self._chunks(self.shape(X), batch_size):

@@ -133,6 +133,34 @@ def test_test_time_augmentation_averages_the_mirror_image(digits):
     np.testing.assert_allclose(clf.predict_proba(X), direct, atol=1e-6)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"pooling": "average"}, {"batch_normalization": False},
+     {"filters": (4, 8), "dtype": "float64"}],
+    ids=["max+bn", "average+bn", "no-bn", "two-blocks-float64"],
+)
+@pytest.mark.parametrize("n_rows", [1, 128, 300])
+def test_prediction_network_equals_the_keras_model(digits, params, n_rows):
+    # Prediction runs batch normalisation folded into the convolutions and the
+    # first block over slices of rows: the same function, other rounding.
+    X, y = digits
+    clf = small(test_time_augmentation=False, **params).fit(X, y)
+    rows = np.resize(X, (n_rows, X.shape[1]))
+    reference = clf.model_.predict(rows.reshape(-1, 8, 8, 1), verbose=0)
+    np.testing.assert_allclose(clf.predict_proba(rows), reference, atol=1e-5)
+
+
+def test_prediction_network_follows_further_training(digits):
+    X, y = digits
+    clf = small(test_time_augmentation=False, warm_start=True).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.fit(X, y)
+    after = clf.predict_proba(X)
+    assert not np.allclose(after, before)
+    reference = clf.model_.predict(X.reshape(-1, 8, 8, 1), verbose=0)
+    np.testing.assert_allclose(after, reference, atol=1e-5)
+
+
 def test_same_seed_same_predictions_and_other_seed_differs(digits):
     X, y = digits
     a = small().fit(X, y).predict_proba(X)
