@@ -222,6 +222,77 @@ def test_thread_plugin_sizes_to_worker_threads():
     assert result.stderr == ""
 
 
+GLIBC = sys.platform == "linux" and __import__("platform").libc_ver()[0] == "glibc"
+
+# Whether a 1 MiB block comes from a fresh mmap (1) or from the heap (0), told
+# by glibc's count of mapped blocks; run in the process to inspect.
+_MAPPED_FOR_1MIB = """
+import ctypes
+import numpy as np
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks "
+        "keepcost").split()]
+
+def mapped_for_1mib():
+    mallinfo2 = ctypes.CDLL(None).mallinfo2
+    mallinfo2.restype = Mallinfo2
+    before = mallinfo2().hblks
+    block = np.ones(1 << 20, np.uint8)
+    return mallinfo2().hblks - before + 0 * int(block[0])
+"""
+
+
+def _mapped_for_1mib():
+    namespace = {}
+    exec(_MAPPED_FOR_1MIB, namespace)
+    return namespace["mapped_for_1mib"]()
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_lean_worker_settles_what_the_nanny_fixed():
+    # As in a worker that Dask's nanny started: with the trim threshold set,
+    # every 1 MiB block is a fresh mapping until the plugin settles it.
+    code = (
+        _MAPPED_FOR_1MIB
+        + "from types import SimpleNamespace\n"
+        "from skfmnist.dask import LeanWorker\n"
+        "before = mapped_for_1mib()\n"
+        "plugin = LeanWorker()\n"
+        "plugin.setup(SimpleNamespace(address='w', periodic_callbacks={}))\n"
+        "print(before, plugin.malloc_settled_, mapped_for_1mib())\n"
+    )
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env,
+        check=True,
+    )
+    assert result.stdout.split() == ["1", "True", "0"]
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_workers_reuse_heap_memory(cluster):
+    client, _ = cluster
+    nanny_set = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert set(nanny_set.values()) == {"65536"}
+    assert set(client.run(_mapped_for_1mib).values()) == {0}
+
+
+def _upkeep(dask_worker):
+    callbacks = dask_worker.periodic_callbacks
+    return (
+        sorted(name for name in ("profile", "profile-cycle")
+               if callbacks[name].is_running()),
+        callbacks["tick"].callback_time,
+    )
+
+
+def test_workers_profiler_off_and_tick_slowed(cluster):
+    client, _ = cluster
+    assert set(map(str, client.run(_upkeep).values())) == {str(([], 1000))}
+
+
 def test_thread_plugin_warns_when_too_late(caplog):
     import tensorflow as tf
 
