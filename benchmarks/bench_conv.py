@@ -28,7 +28,7 @@ import _common as C
 import numpy as np
 
 FULL = {"seeds": (0, 1, 2), "n_train": None, "epoch_epochs": 3, "repeats": 5,
-        "predict_repeats": 11}
+        "predict_repeats": 21}
 QUICK = {"seeds": (0,), "n_train": 6000, "epoch_epochs": 2, "repeats": 2,
          "predict_repeats": 2,
          "epochs": 2}
@@ -224,8 +224,9 @@ def section_predict(cfg, targets, keras, X, y, X_test):
     one_label = "ConvClassifier.predict, one view (test_time_augmentation=False)"
     two_label = "ConvClassifier.predict, mirror averaging (default: 2 forward passes)"
     keras_two_label = "plain Keras, mirror averaging: 2 model.predict calls"
+    keras_one = "plain Keras model.predict(X)"
     timings = {
-        "plain Keras model.predict(X)": lambda: clf.model_.predict(images, verbose=0),
+        keras_one: lambda: clf.model_.predict(images, verbose=0),
         "plain Keras model.predict(X, batch_size=2048)": lambda: clf.model_.predict(
             images, batch_size=2048, verbose=0),
         one_label: lambda: ours(False),
@@ -235,9 +236,9 @@ def section_predict(cfg, targets, keras, X, y, X_test):
     for fn in timings.values():
         fn()  # trace and warm up
     # Round-robin repeats: a slow spell of the machine hits every row alike.
-    # Keras' predict alternates between two speeds here (about 0.7 s and
-    # 1.3 s in the same process), so the ratios use each row's best time:
-    # noise only ever adds time, and Keras is judged at its fastest.
+    # Keras' predict alternates between speeds here (0.7 s to 1.3 s in one
+    # process), so the ratios use each row's best time: noise only ever adds
+    # time, and Keras is judged at its fastest.
     times = {label: [] for label in timings}
     for _ in range(cfg["predict_repeats"]):
         for label, fn in timings.items():
@@ -247,7 +248,7 @@ def section_predict(cfg, targets, keras, X, y, X_test):
     # One forward pass is a third of the training estimate of training_flops.
     gflops = matmul_gflops()
     floor = training_flops(clf.model_) / 3 * len(flat) / (gflops * 1e9)
-    reference = best["plain Keras model.predict(X)"]
+    reference = best[keras_one]
     views = [1, 1, 1, 2, 2]
     table = C.print_table(
         f"predict, 10,000 test images ({C.tf_threads_label()})",
@@ -257,7 +258,9 @@ def section_predict(cfg, targets, keras, X, y, X_test):
           f"{best[k] / reference:.2f}", f"{floor * n:.2f}"]
          for k, n in zip(timings, views, strict=True)],
         note=[f"{cfg['predict_repeats']} round-robin repeats of each row; ratios "
-              "of best times (Keras' own predict is bimodal here).",
+              "of best times, since plain Keras model.predict(X) varies from "
+              f"call to call ({min(times[keras_one]):.2f} s to "
+              f"{max(times[keras_one]):.2f} s here).",
               f"Compute floor: the forward pass's floating-point operations at "
               f"the measured float32 matmul rate of {gflops:.0f} GFLOP/s, per "
               "forward pass; mirror averaging runs two."],

@@ -6,14 +6,19 @@ full training set) runs, each in a fresh process:
 * sequentially, ``n_jobs=1``;
 * with joblib's default process pool, loky, ``n_jobs=2``;
 * on a ``LocalCluster`` of 2 single-threaded worker processes, through
-  ``skfmnist.dask.use_cluster("local:2")``.
+  ``skfmnist.dask.use_cluster("local:2")``;
+* once more on such a cluster without ``skfmnist.dask.LeanWorker``, to
+  measure what it saves, with the share of the workers' CPU time spent in
+  the kernel in both.
 
-Timed twice in each parallel setting: in a fresh process (joblib's workers or
-the cluster start, and each worker imports TensorFlow) and again with the
-workers running. On the cluster, ``skfmnist.dask.track_workers`` counts what the
-workers received: from the client (scattered) and from each other, against
-the size of the training data. Targets (issue 11): cluster <= 0.65x sequential
-and no slower than loky; training data sent per search <= 2x its size.
+Each parallel setting is timed in a fresh process (joblib's workers or the
+cluster start, and each worker imports TensorFlow) and again, twice, with
+the workers running; loky and the cluster alternate over two such processes
+each, and the figures are medians. On the cluster,
+``skfmnist.dask.track_workers`` counts what the workers received: from the
+client (scattered) and from each other, against the size of the training
+data. Targets (issue 11): cluster <= 0.65x sequential and no slower than
+loky; training data sent per search <= 2x its size.
 
 Needs ``distributed`` (``pip install "skfmnist[benchmarks,dask]"``). Run
 ``python benchmarks/bench_search.py`` (about 6 minutes on two idle cores) or
@@ -32,13 +37,17 @@ GRID = {"clf__hidden_layer_sizes": [(64,), (128,), (256,), (256, 128)]}
 CV = 3
 N_WORKERS = 2
 
-FULL = {"n_train": None, "epochs": 10}  # all 60,000 images
-QUICK = {"n_train": 3000, "epochs": 1}
-MODES = ("sequential", "loky", "dask")
+# Each parallel setting runs in `rounds` fresh processes, loky and Dask
+# alternating so that a slow spell of the machine hits both; each process
+# times one fresh search and `running_repeats` more with the workers up.
+FULL = {"n_train": None, "epochs": 10, "rounds": 2, "running_repeats": 2}
+QUICK = {"n_train": 3000, "epochs": 1, "rounds": 1, "running_repeats": 1}
+MODES = ("sequential", "loky", "dask", "dask-plain")
 LABELS = {
     "sequential": "GridSearchCV(n_jobs=1)",
     "loky": f"GridSearchCV(n_jobs={N_WORKERS}), loky",
     "dask": f"LocalCluster, {N_WORKERS} workers x 1 thread",
+    "dask-plain": "the same cluster without skfmnist.dask.LeanWorker",
 }
 
 
@@ -80,13 +89,16 @@ def child_search(spec):
     result = {"mode": spec["mode"], "n_train": len(y),
               "data_bytes": int(X.nbytes + y.nbytes),
               "X_bytes": int(X.nbytes), "y_bytes": int(y.nbytes)}
-    if spec["mode"] == "dask":
+    if spec["mode"].startswith("dask"):
         return {**result, **_dask_searches(spec, X, y)}
     n_jobs = 1 if spec["mode"] == "sequential" else N_WORKERS
     times = []
-    for _ in range(1 if n_jobs == 1 else 2):
+    for i in range(1 if n_jobs == 1 else 1 + spec["running_repeats"]):
+        if i == 1:
+            before = _children_cpu_seconds()
         seconds, search = C.timed(_make_search(spec, n_jobs).fit, X, y)
         times.append(seconds)
+    cpu = _cpu_delta(before, _children_cpu_seconds()) if n_jobs > 1 else None
     threads = C.tf_threads_label()
     if n_jobs > 1:
         from joblib import Parallel, delayed
@@ -95,19 +107,51 @@ def child_search(spec):
             delayed(_worker_threads)() for _ in range(2 * n_jobs)
         )
         threads = "workers " + ", ".join(sorted({str(t) for t in found}))
-    return {**result, "fresh": times[0], "running": times[-1],
-            "scores": _scores(search), "threads": threads}
+    return {**result, "fresh": times[0], "running": times[1:] or times,
+            "scores": _scores(search), "threads": threads,
+            "worker_cpu_s_running": cpu}
+
+
+def _children_cpu_seconds():
+    """User and system CPU seconds of this process's live child processes
+    (joblib's workers, or the cluster's worker processes) so far, by pid."""
+    import psutil
+
+    seconds = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        seconds[child.pid] = (times.user, times.system)
+    return seconds
+
+
+def _cpu_delta(before, after):
+    """CPU seconds spent between two snapshots by processes alive in both."""
+    both = [pid for pid in after if pid in before]
+    return {
+        "user": sum(after[p][0] - before[p][0] for p in both),
+        "system": sum(after[p][1] - before[p][1] for p in both),
+    }
 
 
 def _dask_searches(spec, X, y):
-    from skfmnist.dask import track_workers, use_cluster
+    import skfmnist.dask
+    from skfmnist.dask import LeanWorker, track_workers, use_cluster
 
+    if spec["mode"] == "dask-plain":
+        skfmnist.dask._WORKER_PLUGINS = tuple(
+            p for p in skfmnist.dask._WORKER_PLUGINS if p is not LeanWorker)
     start = time.perf_counter()
     with use_cluster(f"local:{N_WORKERS}") as client:
         startup = time.perf_counter() - start
         with track_workers(client) as activity:
             first, search = C.timed(_make_search(spec, None).fit, X, y)
-        running, _ = C.timed(_make_search(spec, None).fit, X, y)
+        before = _children_cpu_seconds()
+        running = [C.timed(_make_search(spec, None).fit, X, y)[0]
+                   for _ in range(spec["running_repeats"])]
+        cpu = _cpu_delta(before, _children_cpu_seconds())
         threads = sorted({str(t) for t in client.run(_worker_threads).values()})
     # Keys are told apart by size: X, y and the cross-validation indices all
     # differ in size here (checked below).
@@ -118,6 +162,7 @@ def _dask_searches(spec, X, y):
     return {
         "fresh": startup + first, "startup": startup, "first_search": first,
         "running": running, "scores": _scores(search),
+        "worker_cpu_s_running": cpu,
         "threads": "workers " + ", ".join(threads),
         "tasks": activity.tasks,
         "bytes_from_client": activity.bytes_received("client"),
@@ -133,17 +178,36 @@ def _dask_searches(spec, X, y):
 
 
 def _run_modes(args, cfg):
-    results = {}
-    for mode in MODES:
+    """One result per mode: fresh and running times are medians over rounds."""
+    rounds = {mode: [] for mode in MODES}
+    order = ["sequential"] + ["loky", "dask"] * cfg["rounds"] + ["dask-plain"]
+    for mode in order:
         spec = {"job": "search", "mode": mode, "seed": args.seed, **cfg}
         result = C.run_child(SCRIPT, spec, timeout=3600)
-        results[mode] = result
+        rounds[mode].append(result)
         if "error" in result:
             print(f"  [{mode}] failed: {result['error']}", flush=True)
         else:
+            running = ", ".join(f"{t:.1f}" for t in result["running"])
             print(f"  [{mode}] fresh {result['fresh']:.1f} s, running "
-                  f"{result['running']:.1f} s", flush=True)
+                  f"{running} s", flush=True)
     print()
+    results = {}
+    for mode, runs in rounds.items():
+        done = [r for r in runs if "error" not in r]
+        if not done:
+            results[mode] = runs[0]
+            continue
+        results[mode] = {
+            **done[0],
+            "fresh": C.median([r["fresh"] for r in done]),
+            "running": C.median([t for r in done for t in r["running"]]),
+            "fresh_each": [r["fresh"] for r in done],
+            "running_each": [t for r in done for t in r["running"]],
+            "startup": C.median([r.get("startup") for r in done]),
+            "same_scores_each_round": all(
+                r["scores"] == done[0]["scores"] for r in done),
+        }
     return results
 
 
@@ -153,16 +217,20 @@ def _time_table(results, cfg):
     for mode in MODES:
         r = results[mode]
         if "error" in r:
-            rows.append([LABELS[mode], "-", "-", "-", "-", "-", "-",
+            rows.append([LABELS[mode], "-", "-", "-", "-", "-", "-", "-",
                          "failed: " + r["error"]])
             continue
-        same = "yes" if r["scores"] == base.get("scores") else "no"
+        cpu = r.get("worker_cpu_s_running")
+        kernel = (C.fmt(cpu["system"] / (cpu["user"] + cpu["system"]), ".0%")
+                  if cpu else "")
+        same = ("yes" if r["scores"] == base.get("scores")
+                and r.get("same_scores_each_round", True) else "no")
         rows.append([
             LABELS[mode], C.fmt(r["fresh"], ".1f"),
             C.fmt(C.ratio(r["fresh"], base.get("fresh")), ".2f"),
             C.fmt(r["running"], ".1f"),
             C.fmt(C.ratio(r["running"], base.get("running")), ".2f"),
-            same, r["threads"], "",
+            same, r["threads"], kernel, "",
         ])
     n_train = next((r["n_train"] for r in results.values() if "n_train" in r), "?")
     n_fits = len(GRID["clf__hidden_layer_sizes"]) * CV
@@ -171,7 +239,8 @@ def _time_table(results, cfg):
         f"GridSearchCV, {n_train:,} images, cv={CV}, {n_fits} fits of "
         f"{cfg['epochs']} epochs",
         ["setting", "fresh s", "ratio", "running s", "ratio",
-         "same scores", "TF threads (intra, inter)", "note"],
+         "same scores", "TF threads (intra, inter)",
+         "workers' CPU time in the kernel", "note"],
         rows,
         note=[
             "Pipeline([PixelScaler(), DenseClassifier(epochs="
@@ -181,9 +250,15 @@ def _time_table(results, cfg):
             "imports TensorFlow)"
             + (f"; the cluster's start took {startup:.1f} s of it" if startup
                else "")
-            + ". running: the same search again with the workers up. Ratios "
-            "against the sequential search; same scores: every candidate's "
-            "mean CV accuracy equals the sequential search's.",
+            + ". running: the same search again with the workers up. Loky and "
+            f"the cluster alternate over {cfg['rounds']} fresh processes each, "
+            f"with {cfg['running_repeats']} running searches per process; "
+            "their figures are medians; the cluster without LeanWorker runs "
+            "once, last. Workers' CPU time in the kernel: system / (user + "
+            "system) CPU seconds of the worker processes (joblib's or the "
+            "cluster's) during the running searches. Ratios against the "
+            "sequential search; same scores: every candidate's mean CV "
+            "accuracy equals the sequential search's.",
         ],
     )
 
@@ -223,7 +298,7 @@ def _data_table(dask):
 
 
 def _add_targets(targets, results):
-    seq, loky, dask = (results[m] for m in MODES)
+    seq, loky, dask = (results[m] for m in ("sequential", "loky", "dask"))
     for when, tag in (("fresh", ""), ("running", "'")):
         r = C.ratio(dask.get(when), seq.get(when))
         targets.add(f"1{tag}. cluster / sequential, {when}", r, "<= 0.65",

@@ -70,7 +70,8 @@ class ConvClassifier(BaseKerasClassifier):
 
     The defaults (three blocks of 32, 64 and 128 filters, 15 epochs, mirrors,
     mirror averaging) reach about 93.3% test accuracy on the official split
-    in about four minutes on two CPU cores (93.2% to 93.3% over three seeds,
+    in about three and a half minutes on two CPU cores (93.2% to 93.3% over
+    three seeds, fits of 192 s to 208 s; 92.85% with one view;
     ``benchmarks/results/conv_default.json``).
 
     Parameters
