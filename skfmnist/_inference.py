@@ -11,7 +11,7 @@ For the same reason the layers up to the first pooling layer (the "stem")
 run over slices of ``STEM_ROWS`` images, so that their full-resolution
 activation maps stay in the processor's cache instead of making a round trip
 through memory between every two layers. ``benchmarks/bench_conv.py --only
-predict`` measures both effects.
+predict`` times the result against Keras' own ``model.predict``.
 """
 
 from ._keras_env import import_keras
