@@ -146,6 +146,9 @@ class LeanWorker(WorkerPlugin):
     - measures the event loop's responsiveness once a second instead of
       every 20 ms (Dask still warns when the loop is blocked for seconds).
 
+    Unregistering the plugin (as :func:`use_cluster` does on exit) restarts
+    the profiler and restores the tick; the malloc thresholds stay.
+
     Attributes
     ----------
     malloc_settled_ : bool
@@ -179,12 +182,28 @@ class LeanWorker(WorkerPlugin):
     def setup(self, worker):
         self.malloc_settled_ = settle_malloc_thresholds()
         callbacks = worker.periodic_callbacks
-        for name in ("profile", "profile-cycle"):
-            if name in callbacks:
-                callbacks[name].stop()
+        self._stopped = [
+            name for name in ("profile", "profile-cycle")
+            if name in callbacks and callbacks[name].is_running()
+        ]
+        for name in self._stopped:
+            callbacks[name].stop()
+        self._tick_ms = None
         if "tick" in callbacks:
             # tornado reads callback_time again at each run.
+            self._tick_ms = callbacks["tick"].callback_time
             callbacks["tick"].callback_time = self.tick_ms
+
+    def teardown(self, worker):
+        # Called when use_cluster unregisters the plugin: a cluster passed in
+        # gets its profiler and tick back. The malloc thresholds stay: glibc
+        # cannot go back to adjusting them by itself.
+        callbacks = worker.periodic_callbacks
+        for name in getattr(self, "_stopped", ()):
+            if name in callbacks:
+                callbacks[name].start()
+        if getattr(self, "_tick_ms", None) is not None and "tick" in callbacks:
+            callbacks["tick"].callback_time = self._tick_ms
 
 
 # -- scattered data ------------------------------------------------------------

@@ -288,9 +288,13 @@ def _upkeep(dask_worker):
     )
 
 
-def test_workers_profiler_off_and_tick_slowed(cluster):
+def test_workers_profiler_off_and_tick_slowed_while_in_use(cluster):
     client, _ = cluster
-    assert set(map(str, client.run(_upkeep).values())) == {str(([], 1000))}
+    with use_cluster(client):
+        assert list(client.run(_upkeep).values()) == [([], 1000)] * 2
+    # Dask's own settings once the block ends: profiler on, a 20 ms tick.
+    restored = (["profile", "profile-cycle"], 20)
+    assert list(client.run(_upkeep).values()) == [restored] * 2
 
 
 def test_thread_plugin_warns_when_too_late(caplog):
