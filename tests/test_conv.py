@@ -1,8 +1,10 @@
 """ConvClassifier: the sklearn contract, image layouts, augmentation, pickling."""
 
+import gc
 import pickle
 import subprocess
 import sys
+import weakref
 
 import numpy as np
 import pytest
@@ -148,6 +150,17 @@ def test_prediction_network_equals_the_keras_model(digits, params, n_rows):
     rows = np.resize(X, (n_rows, X.shape[1]))
     reference = clf.model_.predict(rows.reshape(-1, 8, 8, 1), verbose=0)
     np.testing.assert_allclose(clf.predict_proba(rows), reference, atol=1e-5)
+
+
+def test_deleted_classifier_frees_its_model_and_prediction_network(digits):
+    X, y = digits
+    clf = small(test_time_augmentation=True).fit(X, y)
+    clf.predict(X)
+    clf.set_params(test_time_augmentation=False).predict(X)
+    refs = [weakref.ref(clf.model_), weakref.ref(clf._engine)]
+    del clf
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
 
 
 def test_prediction_network_follows_further_training(digits):
