@@ -181,7 +181,7 @@ class LeanWorker(WorkerPlugin):
 
     def setup(self, worker):
         self.malloc_settled_ = settle_malloc_thresholds()
-        callbacks = worker.periodic_callbacks
+        callbacks = getattr(worker, "periodic_callbacks", {})
         self._stopped = [
             name for name in ("profile", "profile-cycle")
             if name in callbacks and callbacks[name].is_running()
@@ -198,7 +198,7 @@ class LeanWorker(WorkerPlugin):
         # Called when use_cluster unregisters the plugin: a cluster passed in
         # gets its profiler and tick back. The malloc thresholds stay: glibc
         # cannot go back to adjusting them by itself.
-        callbacks = worker.periodic_callbacks
+        callbacks = getattr(worker, "periodic_callbacks", {})
         for name in getattr(self, "_stopped", ()):
             if name in callbacks:
                 callbacks[name].start()
