@@ -7,10 +7,10 @@ that allocates the same tensors every step soon reuses heap memory. Setting
 any malloc threshold explicitly turns that adjustment off: Dask's nanny sets
 ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker it starts, which leaves the
 mmap threshold at 128 KiB for good. Every weight gradient of a dense layer
-is then a fresh mapping, zeroed page by page by the kernel: on two cores a
-fifth of each Dask worker's CPU time went to the kernel, and fits ran 30%
-slower than in joblib's own worker processes (``benchmarks/bench_search.py``
-measures the searches).
+is then a fresh mapping, zeroed page by page by the kernel.
+``benchmarks/bench_search.py`` measures a search on Dask workers with and
+without :class:`skfmnist.dask.LeanWorker`, which applies this module
+(``benchmarks/results/search.json``).
 """
 
 import ctypes

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import os
 import pickle
+import platform
 import signal
 import subprocess
 import sys
@@ -222,7 +223,7 @@ def test_thread_plugin_sizes_to_worker_threads():
     assert result.stderr == ""
 
 
-GLIBC = sys.platform == "linux" and __import__("platform").libc_ver()[0] == "glibc"
+GLIBC = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
 
 # Whether a 1 MiB block comes from a fresh mmap (1) or from the heap (0), told
 # by glibc's count of mapped blocks; run in the process to inspect.
@@ -240,7 +241,9 @@ def mapped_for_1mib():
     mallinfo2.restype = Mallinfo2
     before = mallinfo2().hblks
     block = np.ones(1 << 20, np.uint8)
-    return mallinfo2().hblks - before + 0 * int(block[0])
+    after = mallinfo2().hblks
+    del block
+    return after - before
 """
 
 
