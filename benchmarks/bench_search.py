@@ -95,10 +95,13 @@ def child_search(spec):
     times = []
     for i in range(1 if n_jobs == 1 else 1 + spec["running_repeats"]):
         if i == 1:
-            before = _children_cpu_seconds()
+            before, own = _children_cpu_seconds(), _own_cpu_seconds()
         seconds, search = C.timed(_make_search(spec, n_jobs).fit, X, y)
         times.append(seconds)
-    cpu = _cpu_delta(before, _children_cpu_seconds()) if n_jobs > 1 else None
+    cpu = own_cpu = None
+    if n_jobs > 1:
+        cpu = _cpu_delta(before, _children_cpu_seconds())
+        own_cpu = (_own_cpu_seconds() - own) / spec["running_repeats"]
     threads = C.tf_threads_label()
     if n_jobs > 1:
         from joblib import Parallel, delayed
@@ -109,7 +112,7 @@ def child_search(spec):
         threads = "workers " + ", ".join(sorted({str(t) for t in found}))
     return {**result, "fresh": times[0], "running": times[1:] or times,
             "scores": _scores(search), "threads": threads,
-            "worker_cpu_s_running": cpu}
+            "worker_cpu_s_running": cpu, "own_cpu_s_per_search": own_cpu}
 
 
 def _children_cpu_seconds():
@@ -125,6 +128,15 @@ def _children_cpu_seconds():
             continue
         seconds[child.pid] = (times.user, times.system)
     return seconds
+
+
+def _own_cpu_seconds():
+    """User and system CPU seconds of this process: joblib's dispatching, or
+    the cluster's client, scheduler and nannies, which all run here."""
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
 
 
 def _cpu_delta(before, after):
@@ -148,10 +160,11 @@ def _dask_searches(spec, X, y):
         startup = time.perf_counter() - start
         with track_workers(client) as activity:
             first, search = C.timed(_make_search(spec, None).fit, X, y)
-        before = _children_cpu_seconds()
+        before, own = _children_cpu_seconds(), _own_cpu_seconds()
         running = [C.timed(_make_search(spec, None).fit, X, y)[0]
                    for _ in range(spec["running_repeats"])]
         cpu = _cpu_delta(before, _children_cpu_seconds())
+        own_cpu = (_own_cpu_seconds() - own) / spec["running_repeats"]
         threads = sorted({str(t) for t in client.run(_worker_threads).values()})
     # Keys are told apart by size: X, y and the cross-validation indices all
     # differ in size here (checked below).
@@ -162,7 +175,7 @@ def _dask_searches(spec, X, y):
     return {
         "fresh": startup + first, "startup": startup, "first_search": first,
         "running": running, "scores": _scores(search),
-        "worker_cpu_s_running": cpu,
+        "worker_cpu_s_running": cpu, "own_cpu_s_per_search": own_cpu,
         "threads": "workers " + ", ".join(threads),
         "tasks": activity.tasks,
         "bytes_from_client": activity.bytes_received("client"),
@@ -205,6 +218,8 @@ def _run_modes(args, cfg):
             "fresh_each": [r["fresh"] for r in done],
             "running_each": [t for r in done for t in r["running"]],
             "startup": C.median([r.get("startup") for r in done]),
+            "own_cpu_s_per_search": C.median(
+                [r.get("own_cpu_s_per_search") for r in done]),
             "same_scores_each_round": all(
                 r["scores"] == done[0]["scores"] for r in done),
         }
@@ -217,7 +232,7 @@ def _time_table(results, cfg):
     for mode in MODES:
         r = results[mode]
         if "error" in r:
-            rows.append([LABELS[mode], "-", "-", "-", "-", "-", "-", "-",
+            rows.append([LABELS[mode], "-", "-", "-", "-", "-", "-", "-", "-",
                          "failed: " + r["error"]])
             continue
         cpu = r.get("worker_cpu_s_running")
@@ -230,7 +245,8 @@ def _time_table(results, cfg):
             C.fmt(C.ratio(r["fresh"], base.get("fresh")), ".2f"),
             C.fmt(r["running"], ".1f"),
             C.fmt(C.ratio(r["running"], base.get("running")), ".2f"),
-            same, r["threads"], kernel, "",
+            same, r["threads"], kernel,
+            C.fmt(r.get("own_cpu_s_per_search"), ".2f"), "",
         ])
     n_train = next((r["n_train"] for r in results.values() if "n_train" in r), "?")
     n_fits = len(GRID["clf__hidden_layer_sizes"]) * CV
@@ -240,7 +256,8 @@ def _time_table(results, cfg):
         f"{cfg['epochs']} epochs",
         ["setting", "fresh s", "ratio", "running s", "ratio",
          "same scores", "TF threads (intra, inter)",
-         "workers' CPU time in the kernel", "note"],
+         "workers' CPU time in the kernel", "this process's CPU s per search",
+         "note"],
         rows,
         note=[
             "Pipeline([PixelScaler(), DenseClassifier(epochs="
@@ -256,7 +273,10 @@ def _time_table(results, cfg):
             "their figures are medians; the cluster without LeanWorker runs "
             "once, last. Workers' CPU time in the kernel: system / (user + "
             "system) CPU seconds of the worker processes (joblib's or the "
-            "cluster's) during the running searches. Ratios against the "
+            "cluster's) during the running searches. This process's CPU s per "
+            "search: the parent's CPU time per running search (joblib's "
+            "dispatching; on the cluster also the client, the scheduler and "
+            "the nannies, which run here). Ratios against the "
             "sequential search; same scores: every candidate's mean CV "
             "accuracy equals the sequential search's.",
         ],

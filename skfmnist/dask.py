@@ -201,6 +201,7 @@ def _local_cluster(n_workers, threads_per_worker, **kwargs):
         processes=True,
         **kwargs,
     )
+    _slow_ticks(cluster)
     try:
         yield cluster
     finally:
@@ -215,6 +216,21 @@ def _local_cluster(n_workers, threads_per_worker, **kwargs):
             cluster.close()
         finally:
             nanny_log.removeFilter(quiet)
+
+
+def _slow_ticks(cluster):
+    """Measure the loop delay of the scheduler and nannies once a second.
+
+    They run in this process, on the cores the fits use, and each wakes up
+    every 20 ms to measure its own loop's delay: more than half of this
+    process's CPU time while the cluster idles (``benchmarks/bench_search.py``
+    reports this process's CPU time during searches). LeanWorker does the
+    same for the workers.
+    """
+    for server in (cluster.scheduler, *cluster.workers.values()):
+        tick = getattr(server, "periodic_callbacks", {}).get("tick")
+        if tick is not None:
+            tick.callback_time = LeanWorker.tick_ms
 
 
 #: The worker plugins use_cluster registers (a benchmark leaves one out to

@@ -29,6 +29,7 @@ from skfmnist import DenseClassifier, PixelScaler, load_sample
 from skfmnist._scheduler_spec import SchedulerSpec, parse_scheduler
 from skfmnist.cli import build_parser, main
 from skfmnist.dask import (
+    LeanWorker,
     ReplicateScattered,
     TensorFlowThreads,
     WorkerActivity,
@@ -298,6 +299,15 @@ def test_workers_profiler_off_and_tick_slowed_while_in_use(cluster):
     # Dask's own settings once the block ends: profiler on, a 20 ms tick.
     restored = (["profile", "profile-cycle"], 20)
     assert list(client.run(_upkeep).values()) == [restored] * 2
+
+
+def test_local_cluster_scheduler_and_nannies_tick_slowly(cluster):
+    client, _ = cluster
+    local = client.cluster
+    servers = [local.scheduler, *local.workers.values()]
+    assert len(servers) == 3
+    ticks = [server.periodic_callbacks["tick"].callback_time for server in servers]
+    assert ticks == [LeanWorker.tick_ms] * 3
 
 
 def test_thread_plugin_warns_when_too_late(caplog):
