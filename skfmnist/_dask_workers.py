@@ -90,11 +90,15 @@ class LeanWorker(WorkerPlugin):
       where the C library is glibc;
     - stops the statistical profiler, which samples every thread's stack
       every 10 ms (the dashboard's Profile page stays empty);
-    - measures the event loop's responsiveness once a second instead of
-      every 20 ms (Dask still warns when the loop is blocked for seconds).
+    - spaces out the loop's periodic upkeep: it measures its own delay once a
+      second instead of every 20 ms (Dask still warns when the loop is
+      blocked for seconds), samples the process's CPU, memory and I/O for
+      the dashboard every 2 s instead of every 0.5 s, and checks the
+      worker's memory against its spill, pause and terminate thresholds
+      every 0.5 s instead of every 0.1 s (``*_ms`` class attributes below).
 
     Unregistering the plugin (as :func:`use_cluster` does on exit) restarts
-    the profiler and restores the tick; the malloc thresholds stay.
+    the profiler and restores the intervals; the malloc thresholds stay.
 
     Attributes
     ----------
@@ -108,10 +112,10 @@ class LeanWorker(WorkerPlugin):
     Notes
     -----
     ``benchmarks/bench_search.py`` runs the same search on a two-worker
-    ``LocalCluster`` with and without this plugin: on two cores the workers'
-    share of CPU time in the kernel fell from 13% to 6% (joblib's loky
-    workers: 5%), and a search with the workers running took 13.7 s instead
-    of 15.7 s (loky: 13.1 s; ``benchmarks/results/search.json``).
+    ``LocalCluster`` with and without this plugin, and reports the workers'
+    share of CPU time in the kernel and the search's time beside joblib's
+    own process pool (``benchmarks/results/search.json``, and the table in
+    the user guide's page on clusters).
 
     Examples
     --------
@@ -125,6 +129,15 @@ class LeanWorker(WorkerPlugin):
 
     #: Milliseconds between two measurements of the event loop's delay.
     tick_ms = 1000
+    #: Milliseconds between two samples of the process's CPU, memory and I/O.
+    monitor_ms = 2000
+    #: Milliseconds between two checks of the worker's memory thresholds.
+    memory_monitor_ms = 500
+
+    def intervals(self):
+        """Periodic callbacks to space out: ``{name: milliseconds}``."""
+        return {"tick": self.tick_ms, "monitor": self.monitor_ms,
+                "memory_monitor": self.memory_monitor_ms}
 
     def setup(self, worker):
         self.malloc_settled_ = settle_malloc_thresholds()
@@ -135,19 +148,26 @@ class LeanWorker(WorkerPlugin):
         ]
         for name in self._stopped:
             callbacks[name].stop()
-        self._tick_ms = None
-        if "tick" in callbacks:
-            # tornado reads callback_time again at each run.
-            self._tick_ms = callbacks["tick"].callback_time
-            callbacks["tick"].callback_time = self.tick_ms
+        self._intervals = space_out(callbacks, self.intervals())
 
     def teardown(self, worker):
         # Called when use_cluster unregisters the plugin: a cluster passed in
-        # gets its profiler and tick back. The malloc thresholds stay: glibc
-        # cannot go back to adjusting them by itself.
+        # gets its profiler and intervals back. The malloc thresholds stay:
+        # glibc cannot go back to adjusting them by itself.
         callbacks = getattr(worker, "periodic_callbacks", {})
         for name in getattr(self, "_stopped", ()):
             if name in callbacks:
                 callbacks[name].start()
-        if getattr(self, "_tick_ms", None) is not None and "tick" in callbacks:
-            callbacks["tick"].callback_time = self._tick_ms
+        space_out(callbacks, getattr(self, "_intervals", {}))
+
+
+def space_out(callbacks, intervals):
+    """Set the interval of each named periodic callback there is; return the
+    intervals they had."""
+    before = {}
+    for name, ms in intervals.items():
+        if name in callbacks:
+            # tornado reads callback_time again at each run.
+            before[name] = callbacks[name].callback_time
+            callbacks[name].callback_time = ms
+    return before

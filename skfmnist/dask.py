@@ -45,7 +45,7 @@ from ._dask_replication import (
     _has_plugin,
     _uninstall_replication,
 )
-from ._dask_workers import LeanWorker, TensorFlowThreads
+from ._dask_workers import LeanWorker, TensorFlowThreads, space_out
 from ._scheduler_spec import parse_scheduler
 
 __all__ = [
@@ -201,7 +201,7 @@ def _local_cluster(n_workers, threads_per_worker, **kwargs):
         processes=True,
         **kwargs,
     )
-    _slow_ticks(cluster)
+    _space_out_upkeep(cluster)
     try:
         yield cluster
     finally:
@@ -218,19 +218,18 @@ def _local_cluster(n_workers, threads_per_worker, **kwargs):
             nanny_log.removeFilter(quiet)
 
 
-def _slow_ticks(cluster):
-    """Measure the loop delay of the scheduler and nannies once a second.
+def _space_out_upkeep(cluster):
+    """Give the scheduler and the nannies the workers' lean upkeep intervals.
 
-    They run in this process, on the cores the fits use, and each wakes up
-    every 20 ms to measure its own loop's delay: more than half of this
-    process's CPU time while the cluster idles (``benchmarks/bench_search.py``
-    reports this process's CPU time during searches). LeanWorker does the
-    same for the workers.
+    They run in this process, on the cores the fits use, and their periodic
+    upkeep (loop delay every 20 ms, system monitor every 0.5 s, the nannies'
+    memory checks every 0.1 s) took most of this process's CPU time during a
+    search (``benchmarks/bench_search.py`` reports it). The cluster closes
+    with the block, so nothing is restored.
     """
+    intervals = LeanWorker().intervals()
     for server in (cluster.scheduler, *cluster.workers.values()):
-        tick = getattr(server, "periodic_callbacks", {}).get("tick")
-        if tick is not None:
-            tick.callback_time = LeanWorker.tick_ms
+        space_out(getattr(server, "periodic_callbacks", {}), intervals)
 
 
 #: The worker plugins use_cluster registers (a benchmark leaves one out to

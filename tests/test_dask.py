@@ -283,31 +283,43 @@ def test_workers_reuse_heap_memory(cluster):
     assert set(client.run(_mapped_for_1mib).values()) == {0}
 
 
+UPKEEP = ("tick", "monitor", "memory_monitor")
+
+
 def _upkeep(dask_worker):
     callbacks = dask_worker.periodic_callbacks
     return (
         sorted(name for name in ("profile", "profile-cycle")
                if callbacks[name].is_running()),
-        callbacks["tick"].callback_time,
+        [callbacks[name].callback_time for name in UPKEEP],
     )
 
 
-def test_workers_profiler_off_and_tick_slowed_while_in_use(cluster):
+def test_workers_profiler_off_and_upkeep_spaced_out_while_in_use(cluster):
     client, _ = cluster
+    lean = [LeanWorker.tick_ms, LeanWorker.monitor_ms, LeanWorker.memory_monitor_ms]
     with use_cluster(client):
-        assert list(client.run(_upkeep).values()) == [([], 1000)] * 2
-    # Dask's own settings once the block ends: profiler on, a 20 ms tick.
-    restored = (["profile", "profile-cycle"], 20)
+        assert list(client.run(_upkeep).values()) == [([], lean)] * 2
+    # Dask's own settings once the block ends: profiler on, a 20 ms tick, the
+    # system monitor every 0.5 s and memory checks every 0.1 s.
+    restored = (["profile", "profile-cycle"], [20, 500, 100])
     assert list(client.run(_upkeep).values()) == [restored] * 2
 
 
-def test_local_cluster_scheduler_and_nannies_tick_slowly(cluster):
+def test_local_cluster_scheduler_and_nannies_spaced_out(cluster):
+    # They share the process, and the cores, with the search.
     client, _ = cluster
     local = client.cluster
-    servers = [local.scheduler, *local.workers.values()]
-    assert len(servers) == 3
-    ticks = [server.periodic_callbacks["tick"].callback_time for server in servers]
-    assert ticks == [LeanWorker.tick_ms] * 3
+    lean = LeanWorker().intervals()
+    callbacks = local.scheduler.periodic_callbacks
+    assert callbacks["tick"].callback_time == lean["tick"]
+    assert callbacks["monitor"].callback_time == lean["monitor"]
+    nannies = list(local.workers.values())
+    assert len(nannies) == 2
+    for nanny in nannies:
+        assert {
+            name: nanny.periodic_callbacks[name].callback_time for name in UPKEEP
+        } == lean
 
 
 def test_thread_plugin_warns_when_too_late(caplog):
