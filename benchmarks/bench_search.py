@@ -21,7 +21,7 @@ data. Targets (issue 11): cluster <= 0.65x sequential and no slower than
 loky; training data sent per search <= 2x its size.
 
 Needs ``distributed`` (``pip install "skfmnist[benchmarks,dask]"``). Run
-``python benchmarks/bench_search.py`` (about 6 minutes on two idle cores) or
+``python benchmarks/bench_search.py`` (about 8 minutes on two idle cores) or
 ``--quick`` (a smoke run of about 2 minutes whose figures are only
 indicative). Writes ``benchmarks/results/search.json``.
 """
@@ -40,7 +40,7 @@ N_WORKERS = 2
 # Each parallel setting runs in `rounds` fresh processes, loky and Dask
 # alternating so that a slow spell of the machine hits both; each process
 # times one fresh search and `running_repeats` more with the workers up.
-FULL = {"n_train": None, "epochs": 10, "rounds": 2, "running_repeats": 2}
+FULL = {"n_train": None, "epochs": 10, "rounds": 3, "running_repeats": 2}
 QUICK = {"n_train": 3000, "epochs": 1, "rounds": 1, "running_repeats": 1}
 MODES = ("sequential", "loky", "dask", "dask-plain")
 LABELS = {
