@@ -223,8 +223,9 @@ def _space_out_upkeep(cluster):
 
     They run in this process, on the cores the fits use, and their periodic
     upkeep (loop delay every 20 ms, system monitor every 0.5 s, the nannies'
-    memory checks every 0.1 s) took most of this process's CPU time during a
-    search (``benchmarks/bench_search.py`` reports it). The cluster closes
+    memory checks every 0.1 s) took most of this process's CPU time while
+    the cluster idled, and about a third of it during a search
+    (``benchmarks/bench_search.py`` reports the latter). The cluster closes
     with the block, so nothing is restored.
     """
     intervals = LeanWorker().intervals()
