@@ -95,15 +95,13 @@ def child_search(spec):
     times = []
     for i in range(1 if n_jobs == 1 else 1 + spec["running_repeats"]):
         if i == 1:
-            before, own = _children_cpu_seconds(), _own_cpu_seconds()
+            snapshot = _cpu_snapshot()
         seconds, search = C.timed(_make_search(spec, n_jobs).fit, X, y)
         times.append(seconds)
     cpu = own_cpu = None
-    if n_jobs > 1:
-        cpu = _cpu_delta(before, _children_cpu_seconds())
-        own_cpu = (_own_cpu_seconds() - own) / spec["running_repeats"]
     threads = C.tf_threads_label()
     if n_jobs > 1:
+        cpu, own_cpu = _cpu_since(snapshot, spec["running_repeats"])
         from joblib import Parallel, delayed
 
         found = Parallel(n_jobs=n_jobs)(
@@ -139,6 +137,18 @@ def _own_cpu_seconds():
     return times.user + times.system
 
 
+def _cpu_snapshot():
+    return _children_cpu_seconds(), _own_cpu_seconds()
+
+
+def _cpu_since(snapshot, n_searches):
+    """The children's CPU seconds since ``snapshot`` (see :func:`_cpu_delta`),
+    and this process's CPU seconds per search."""
+    children, own = snapshot
+    return (_cpu_delta(children, _children_cpu_seconds()),
+            (_own_cpu_seconds() - own) / n_searches)
+
+
 def _cpu_delta(before, after):
     """CPU seconds spent between two snapshots by processes alive in both."""
     both = [pid for pid in after if pid in before]
@@ -160,11 +170,10 @@ def _dask_searches(spec, X, y):
         startup = time.perf_counter() - start
         with track_workers(client) as activity:
             first, search = C.timed(_make_search(spec, None).fit, X, y)
-        before, own = _children_cpu_seconds(), _own_cpu_seconds()
+        snapshot = _cpu_snapshot()
         running = [C.timed(_make_search(spec, None).fit, X, y)[0]
                    for _ in range(spec["running_repeats"])]
-        cpu = _cpu_delta(before, _children_cpu_seconds())
-        own_cpu = (_own_cpu_seconds() - own) / spec["running_repeats"]
+        cpu, own_cpu = _cpu_since(snapshot, spec["running_repeats"])
         threads = sorted({str(t) for t in client.run(_worker_threads).values()})
     # Keys are told apart by size: X, y and the cross-validation indices all
     # differ in size here (checked below).
