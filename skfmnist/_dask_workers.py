@@ -135,7 +135,21 @@ class LeanWorker(WorkerPlugin):
     memory_monitor_ms = 500
 
     def intervals(self):
-        """Periodic callbacks to space out: ``{name: milliseconds}``."""
+        """The intervals the plugin gives a worker's periodic callbacks.
+
+        Returns
+        -------
+        intervals : dict of str to int
+            Milliseconds by callback name: ``"tick"`` (the loop's delay),
+            ``"monitor"`` (the process's CPU, memory and I/O) and
+            ``"memory_monitor"`` (spill, pause and terminate thresholds).
+
+        Examples
+        --------
+        >>> from skfmnist.dask import LeanWorker
+        >>> LeanWorker().intervals()
+        {'tick': 1000, 'monitor': 2000, 'memory_monitor': 500}
+        """
         return {"tick": self.tick_ms, "monitor": self.monitor_ms,
                 "memory_monitor": self.memory_monitor_ms}
 
