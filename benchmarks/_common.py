@@ -93,8 +93,8 @@ def import_keras(tf_default_threads=False):
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from skfmnist._keras_env import _silenced_fd2
-    from skfmnist._keras_env import import_keras as skfmnist_import_keras
+    from skfmnist._engine.runtime import _silenced_fd2
+    from skfmnist._engine.runtime import import_keras as skfmnist_import_keras
 
     keras = skfmnist_import_keras()
     requested = os.environ.get(THREADS_ENV, "").strip()

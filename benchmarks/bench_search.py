@@ -159,12 +159,12 @@ def _cpu_delta(before, after):
 
 
 def _dask_searches(spec, X, y):
-    import skfmnist.dask
+    import skfmnist.dask._cluster
     from skfmnist.dask import LeanWorker, track_workers, use_cluster
 
     if spec["mode"] == "dask-plain":
-        skfmnist.dask._WORKER_PLUGINS = tuple(
-            p for p in skfmnist.dask._WORKER_PLUGINS if p is not LeanWorker)
+        skfmnist.dask._cluster._WORKER_PLUGINS = tuple(
+            p for p in skfmnist.dask._cluster._WORKER_PLUGINS if p is not LeanWorker)
     start = time.perf_counter()
     with use_cluster(f"local:{N_WORKERS}") as client:
         startup = time.perf_counter() - start

@@ -7,7 +7,7 @@ not start TensorFlow.
 
 import importlib
 
-from ._keras_env import get_num_threads, set_num_threads
+from ._engine.runtime import get_num_threads, set_num_threads
 from ._scaler import PixelScaler
 from .datasets import CLASS_NAMES, fetch_fashion_mnist, load_sample
 

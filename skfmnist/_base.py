@@ -29,9 +29,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._keras_env import start_runtime
-from ._loop import Schedule, run_epochs
-from ._training import Engine, EpochRunner
+from ._engine.loop import Schedule, run_epochs
+from ._engine.runtime import start_runtime
+from ._engine.training import Engine, EpochRunner
 
 __all__ = ["BaseKerasClassifier"]
 

@@ -5,8 +5,8 @@ import numbers
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import BaseKerasClassifier, positive_sizes
-from ._inference import inference_network
-from ._keras_env import import_keras
+from ._engine.inference import inference_network
+from ._engine.runtime import import_keras
 
 __all__ = ["ConvClassifier"]
 

@@ -233,7 +233,7 @@ default="cosine"
         self.predict_batch_size = predict_batch_size
 
     def _build_logits(self, inputs, n_classes, seeds):
-        from ._keras_env import import_keras
+        from ._engine.runtime import import_keras
 
         keras = import_keras()
         dtype = inputs.dtype

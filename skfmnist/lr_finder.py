@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._base import BaseKerasClassifier, _flatten_images
-from ._training import DivergedError
+from ._engine.training import DivergedError
 
 __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
@@ -167,7 +167,7 @@ def _batch_sweep(model, X, y, sample_weight, sweep, num_steps):
 
 def _epoch_sweep(model, X, y, sample_weight, sweep, epochs):
     """One rate per epoch, set and read by a Keras callback during ``fit``."""
-    from ._keras_env import import_keras
+    from ._engine.runtime import import_keras
 
     keras = import_keras()
     sweep.set_points(epochs)

@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from skfmnist import DenseClassifier
-from skfmnist._keras_env import import_keras
+from skfmnist._engine.runtime import import_keras
 
 keras = import_keras()
 

@@ -15,17 +15,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skfmnist import __version__, _cli_args, _cli_data, _cli_train, load_sample
+from skfmnist import __version__, load_sample
 from skfmnist import report as report_module
-from skfmnist._experiments import (
+from skfmnist.cli import _args as _cli_args
+from skfmnist.cli import _data as _cli_data
+from skfmnist.cli import _train as _cli_train
+from skfmnist.cli import main
+from skfmnist.cli._notebook import (
     EXPERIMENTS,
     SWEEP_MAX_LR,
     SWEEP_MIN_LR,
     conv_defaults,
     scale_epochs,
 )
-from skfmnist.cli import TRAIN_FILES, main
 from skfmnist.datasets import CLASS_NAMES
+from skfmnist.report import REPORT_FILES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +174,7 @@ def test_train_quiet_prints_no_epochs(tmp_path, capsys):
 
 
 def test_train_writes_every_file(trained):
-    assert sorted(path.name for path in trained.out.iterdir()) == sorted(TRAIN_FILES)
+    assert sorted(path.name for path in trained.out.iterdir()) == sorted(REPORT_FILES)
     for name in ("history.png", "confusion_matrix.png", "predictions.png"):
         assert_png(trained.out / name)
 
@@ -528,7 +532,7 @@ def test_help_does_not_import_tensorflow():
 
 
 def test_epoch_line_format():
-    from skfmnist._cli_progress import EpochLines, format_logs
+    from skfmnist.cli._progress import EpochLines, format_logs
 
     logs = {"learning_rate": 0.00075, "val_accuracy": 0.5, "loss": 1.25,
             "accuracy": 0.625, "val_loss": 1.5, "extra": 2.0}

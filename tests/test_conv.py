@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfmnist import ConvClassifier, PixelScaler
 from skfmnist._conv import _image_shape, _shift_and_flip
-from skfmnist._keras_env import import_keras
+from skfmnist._engine.runtime import import_keras
 
 keras = import_keras()
 

@@ -26,17 +26,17 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
 
 from skfmnist import DenseClassifier, PixelScaler, load_sample
-from skfmnist._scheduler_spec import SchedulerSpec, parse_scheduler
 from skfmnist.cli import build_parser, main
 from skfmnist.dask import (
     LeanWorker,
     ReplicateScattered,
     TensorFlowThreads,
     WorkerActivity,
-    _local_cluster,
     track_workers,
     use_cluster,
 )
+from skfmnist.dask._cluster import _local_cluster
+from skfmnist.dask._spec import SchedulerSpec, parse_scheduler
 
 GRID = {"clf__hidden_layer_sizes": [(8,), (16, 8)]}
 N_FITS = 2 * 3

@@ -14,9 +14,9 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.utils import compute_sample_weight
 
-import skfmnist._training as training
+import skfmnist._engine.training as training
 from skfmnist import DenseClassifier, PixelScaler
-from skfmnist._keras_env import import_keras
+from skfmnist._engine.runtime import import_keras
 
 FAST = dict(
     hidden_layer_sizes=(16,),

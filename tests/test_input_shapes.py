@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skfmnist import DenseClassifier
-from skfmnist._keras_env import import_keras
+from skfmnist._engine.runtime import import_keras
 
 keras = import_keras()
 

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from skfmnist._keras_env import requested_threads
+from skfmnist._engine.runtime import requested_threads
 
 THREAD_VARS = ("SKFMNIST_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -148,8 +148,8 @@ def test_many_fits_do_not_warn_about_retracing(blobs, caplog):
 def test_keras_major_version_is_the_one_the_fused_adam_step_was_tested_with():
     # A new Keras major version must be checked against the fused Adam step
     # (slot layout, update formula) before it is trusted; fail loudly here.
-    from skfmnist._keras_env import import_keras
-    from skfmnist._training import _FUSED_ADAM_KERAS_MAJOR
+    from skfmnist._engine.runtime import import_keras
+    from skfmnist._engine.training import _FUSED_ADAM_KERAS_MAJOR
 
     keras = import_keras()
     assert int(keras.__version__.split(".")[0]) == _FUSED_ADAM_KERAS_MAJOR
@@ -158,8 +158,8 @@ def test_keras_major_version_is_the_one_the_fused_adam_step_was_tested_with():
 def test_installed_keras_takes_the_fused_adam_path():
     # If a Keras release moves Adam's slots, the fused step silently falls
     # back to Keras' update; this makes that fall-back visible.
-    from skfmnist._keras_env import import_keras
-    from skfmnist._training import _fused_adam
+    from skfmnist._engine.runtime import import_keras
+    from skfmnist._engine.training import _fused_adam
 
     keras = import_keras()
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from skfmnist import DenseClassifier
-from skfmnist._keras_env import import_keras
+from skfmnist._engine.runtime import import_keras
 
 keras = import_keras()
 

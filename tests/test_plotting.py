@@ -180,7 +180,7 @@ def test_plot_history_epochs_from_columns_or_positions(pyplot, history):
 
 
 def test_plot_history_keras_history(pyplot):
-    from skfmnist._keras_env import import_keras
+    from skfmnist._engine.runtime import import_keras
 
     keras = import_keras()
     callback = keras.callbacks.History()

@@ -12,7 +12,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-from ._training import DivergedError
+from .training import DivergedError
 
 __all__ = ["Schedule", "run_epochs"]
 

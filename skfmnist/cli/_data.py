@@ -2,9 +2,9 @@
 
 import sys
 
-from ._cli_args import VERBOSE
-from ._cli_console import CommandError, first_line
-from .datasets import fetch_fashion_mnist, load_sample
+from ..datasets import fetch_fashion_mnist, load_sample
+from ._args import VERBOSE
+from ._console import CommandError, first_line
 
 
 class Data:

@@ -89,7 +89,7 @@ def scale_epochs(epochs, scale, minimum=1):
 
     Examples
     --------
-    >>> from skfmnist._experiments import scale_epochs
+    >>> from skfmnist.cli._notebook import scale_epochs
     >>> scale_epochs(40, 0.1), scale_epochs(10, 0.05), scale_epochs(20, 1.0)
     (4, 1, 20)
     """
@@ -100,7 +100,7 @@ def conv_defaults():
     """Epochs and learning rate of ConvClassifier's defaults (no TensorFlow)."""
     import inspect
 
-    from ._conv import ConvClassifier
+    from .._conv import ConvClassifier
 
     params = inspect.signature(ConvClassifier).parameters
     return params["epochs"].default, params["learning_rate"].default
@@ -110,14 +110,14 @@ def _make_model(experiment, epochs, verbose):
     """The notebook's model as a classifier, behind a PixelScaler if scaled."""
     from sklearn.pipeline import Pipeline
 
-    from ._scaler import PixelScaler
+    from .._scaler import PixelScaler
 
     if experiment.classifier == "conv":
-        from ._conv import ConvClassifier
+        from .._conv import ConvClassifier
 
         clf = ConvClassifier(epochs=epochs, random_state=42, verbose=verbose)
         return Pipeline([("scale", PixelScaler()), ("clf", clf)])
-    from ._dense import DenseClassifier
+    from .._dense import DenseClassifier
 
     clf = DenseClassifier(
         hidden_layer_sizes=experiment.hidden_layer_sizes,
@@ -165,7 +165,7 @@ def run_experiments(
     """
     import pandas as pd
 
-    from .lr_finder import find_learning_rate
+    from ..lr_finder import find_learning_rate
 
     experiments = EXPERIMENTS if experiments is None else tuple(experiments)
     rows, sweep = [], None

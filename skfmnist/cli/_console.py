@@ -8,7 +8,7 @@ asked for with ``--verbose``; a log file gets one plain line per epoch.
 
 import sys
 
-from ._cli_args import NORMAL, VERBOSE
+from ._args import NORMAL, VERBOSE
 
 PROG = "skfmnist"
 

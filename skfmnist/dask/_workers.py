@@ -54,7 +54,7 @@ class TensorFlowThreads(WorkerPlugin):
         self.n_threads = n_threads
 
     def setup(self, worker):
-        from ._keras_env import (
+        from .._engine.runtime import (
             _silenced_fd2,
             get_num_threads,
             set_num_threads,

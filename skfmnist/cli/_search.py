@@ -2,12 +2,12 @@
 
 import time
 
-from ._cli_args import VERBOSE, model_params
-from ._cli_cluster import on_cluster
-from ._cli_console import Console, text_table
-from ._cli_data import load_data
-from ._cli_models import MODELS, describe, make_pipeline
-from .report import check_output_folder
+from ..report import check_output_folder
+from ._args import VERBOSE, model_params
+from ._cluster import on_cluster
+from ._console import Console, text_table
+from ._data import load_data
+from ._models import MODELS, describe, make_pipeline
 
 #: Default candidates of ``skfmnist search --hidden-grid``.
 DEFAULT_HIDDEN_GRID = MODELS["dense"].default_grid

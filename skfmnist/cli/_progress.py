@@ -6,7 +6,7 @@ Keras, which ``skfmnist --help`` must not wait for.
 
 import time
 
-from ._keras_env import import_keras
+from .._engine.runtime import import_keras
 
 keras = import_keras()
 

@@ -3,11 +3,11 @@
 import shlex
 import time
 
-from ._cli_args import fraction, model_params
-from ._cli_console import Console, plural
-from ._cli_data import hold_out, load_data
-from ._cli_models import classifier_class, describe, make_pipeline
-from .report import REPORT_FILES, check_output_folder
+from ..report import REPORT_FILES, check_output_folder
+from ._args import fraction, model_params
+from ._console import Console, plural
+from ._data import hold_out, load_data
+from ._models import classifier_class, describe, make_pipeline
 
 #: Share of the training images held out for the curves of ``history.png``.
 DEFAULT_VALIDATION_FRACTION = 0.1
@@ -27,7 +27,7 @@ def _training_output(console, params, model):
     if console.progress_bars:
         return {"verbose": 1}
     if console.epoch_lines:
-        from ._cli_progress import EpochLines  # imports Keras
+        from ._progress import EpochLines  # imports Keras
 
         epochs = params.get("epochs", classifier_class(model)().epochs)
         return {"verbose": 0, "callbacks": [EpochLines(epochs, write=console.info)]}
@@ -88,7 +88,7 @@ def cmd_train(args):
     console.info(f"Trained {plural(clf.n_iter_, 'epoch')} in {fit_s:.1f} s")
 
     use_agg()
-    from .report import write_report
+    from ..report import write_report
 
     report = write_report(
         pipe,

@@ -8,10 +8,8 @@ __all__ = ["MODELS", "classifier_class", "describe", "make_pipeline"]
 class Model(NamedTuple):
     """A classifier the commands offer, and what ``skfmnist search`` varies."""
 
-    #: Name of the class in skfmnist.
+    #: Name of the class in skfmnist (getting it imports TensorFlow).
     class_name: str
-    #: Module that defines it (importing it imports TensorFlow).
-    module: str
     #: Parameter that ``skfmnist search`` grid-searches.
     grid_param: str
     #: Default candidates of that search, as command-line strings.
@@ -19,25 +17,24 @@ class Model(NamedTuple):
 
 
 MODELS = {
-    "dense": Model("DenseClassifier", "._dense", "hidden_layer_sizes",
+    "dense": Model("DenseClassifier", "hidden_layer_sizes",
                    ("128", "256,128", "20,20,20")),
-    "conv": Model("ConvClassifier", "._conv", "filters", ("16,32", "32,64")),
+    "conv": Model("ConvClassifier", "filters", ("16,32", "32,64")),
 }
 
 
 def classifier_class(model):
     """The class of ``--model`` (imports TensorFlow)."""
-    import importlib
+    import skfmnist
 
-    spec = MODELS[model]
-    return getattr(importlib.import_module(spec.module, __package__), spec.class_name)
+    return getattr(skfmnist, MODELS[model].class_name)
 
 
 def make_pipeline(params, model="dense"):
     """``Pipeline([("scale", PixelScaler()), ("clf", <classifier>(**params))])``."""
     from sklearn.pipeline import Pipeline
 
-    from ._scaler import PixelScaler
+    from .._scaler import PixelScaler
 
     return Pipeline(
         [("scale", PixelScaler()), ("clf", classifier_class(model)(**params))]

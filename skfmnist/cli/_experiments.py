@@ -2,11 +2,11 @@
 
 import time
 
-from ._cli_args import VERBOSE
-from ._cli_console import Console, text_table
-from ._cli_data import load_data
-from ._experiments import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR, conv_defaults
-from .report import check_output_folder
+from ..report import check_output_folder
+from ._args import VERBOSE
+from ._console import Console, text_table
+from ._data import load_data
+from ._notebook import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR, conv_defaults
 
 
 def experiments_epilog():
@@ -78,7 +78,7 @@ def _save_figure(results, sweep, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plotting import plot_experiments, plot_lr_finder
+    from ..plotting import plot_experiments, plot_lr_finder
 
     fits = results[results["accuracy"].notna()]
     figure, (left, right) = plt.subplots(
@@ -99,7 +99,7 @@ def _save_figure(results, sweep, path):
 
 
 def cmd_experiments(args):
-    from ._experiments import run_experiments
+    from ._notebook import run_experiments
 
     console = Console(args.verbosity)
     out = check_output_folder(args.out)

@@ -1,61 +1,25 @@
-"""Run skfmnist's searches on a Dask cluster.
+"""use_cluster: start or join a Dask cluster and make joblib use it.
 
-joblib's ``"dask"`` backend runs the fits of a ``GridSearchCV`` (or of any
-joblib work, such as ``cross_validate``) on the workers of a
-``dask.distributed`` cluster. This module adds what TensorFlow-based
-estimators need there, and needs the optional ``distributed`` package
-(``pip install "skfmnist[dask]"``):
-
-- :class:`TensorFlowThreads` sizes TensorFlow's thread pools on each worker
-  to the worker's threads, and imports TensorFlow there without its log noise;
-- :class:`LeanWorker` keeps each worker's own upkeep out of the fits' way:
-  glibc malloc thresholds that let TensorFlow's per-step tensors reuse
-  memory, no statistical profiler, fewer event-loop wake-ups;
-- :class:`ReplicateScattered` keeps the data that joblib scatters (the
-  training data, the cross-validation indices) on every worker, so that a
-  worker lost in the middle of a search does not lose the search;
-- :func:`use_cluster` starts or connects to a cluster, registers them and makes
-  joblib use it;
-- :func:`track_workers` records the tasks each worker ran and the bytes it
-  received, to check that the data went to the cluster once.
-
-Fitted estimators travel between processes through Keras' own model pickling.
-The plugins live in ``_dask_workers``, ``_dask_replication`` and
-``_dask_activity``; this module holds :func:`use_cluster` and is the one to
-import.
+Part of :mod:`skfmnist.dask`, which imports ``distributed`` first and says
+how to install it when it is missing.
 """
 
 import contextlib
 import logging
 import os
 
-try:
-    from distributed import Client, LocalCluster
-except ImportError as exc:  # pragma: no cover - CI installs the tests extra
-    raise ImportError(
-        "skfmnist.dask needs dask.distributed, which is not installed; install "
-        "it with: pip install 'skfmnist[dask]'"
-    ) from exc
-
 import joblib
+from distributed import Client, LocalCluster
 
-from ._dask_activity import WorkerActivity, track_workers
-from ._dask_replication import (
+from ._replication import (
     ReplicateScattered,
     _has_plugin,
     _uninstall_replication,
 )
-from ._dask_workers import LeanWorker, TensorFlowThreads, space_out
-from ._scheduler_spec import parse_scheduler
+from ._spec import parse_scheduler
+from ._workers import LeanWorker, TensorFlowThreads, space_out
 
-__all__ = [
-    "LeanWorker",
-    "ReplicateScattered",
-    "TensorFlowThreads",
-    "WorkerActivity",
-    "track_workers",
-    "use_cluster",
-]
+__all__ = ["use_cluster"]
 
 _SETUP_HINT = (
     "skfmnist, with the same versions of skfmnist, TensorFlow, Keras, "

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ._keras_env import import_keras
+from .runtime import import_keras
 
 __all__ = ["DivergedError", "Engine", "EpochRunner"]
 
@@ -225,7 +225,7 @@ class Engine:
     network : callable or None, default=None
         ``network(X) -> probabilities`` used for prediction, equal to the
         model in inference mode but cheaper to run (see
-        :func:`skfmnist._inference.inference_network`). None runs the model.
+        :func:`skfmnist._engine.inference.inference_network`). None runs the model.
     """
 
     def __init__(self, model, augment=None, network=None):

@@ -14,7 +14,7 @@ through memory between every two layers. ``benchmarks/bench_conv.py --only
 predict`` times the result against Keras' own ``model.predict``.
 """
 
-from ._keras_env import import_keras
+from .runtime import import_keras
 
 #: Images per slice of the stem: 128 x 28 x 28 x 32 float32 is 12.8 MB.
 STEM_ROWS = 128

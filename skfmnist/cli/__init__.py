@@ -1,8 +1,10 @@
 """The ``skfmnist`` command: train, reproduce the notebook, search layer sizes.
 
 A thin layer over the package's API, built with :mod:`argparse`; each command
-lives in its own module (``_cli_train``, ``_cli_experiments``,
-``_cli_search``), the report it writes in :mod:`skfmnist.report`. Importing
+lives in its own module of this package (``_train``, ``_experiments``,
+``_search``), sharing the option groups of ``_args``, the output of
+``_console`` and the data loading of ``_data``; the report ``train`` writes
+comes from :mod:`skfmnist.report`. Importing
 this module does not import TensorFlow (a command imports it when it runs), so
 ``skfmnist --help`` answers at once.
 
@@ -20,8 +22,8 @@ import argparse
 import logging
 import sys
 
-from . import __version__
-from ._cli_args import (
+from .. import __version__
+from ._args import (
     VERBOSE,
     HelpFormatter,
     add_data_options,
@@ -32,17 +34,14 @@ from ._cli_args import (
     n_jobs,
     positive_float,
 )
-from ._cli_cluster import scheduler
-from ._cli_console import PROG, CommandError, error, first_line
-from ._cli_experiments import cmd_experiments, experiments_epilog
-from ._cli_search import DEFAULT_FILTERS_GRID, DEFAULT_HIDDEN_GRID, cmd_search
-from ._cli_train import add_train_options, cmd_train
-from .report import REPORT_FILES
+from ._cluster import scheduler
+from ._console import PROG, CommandError, error, first_line
+from ._experiments import cmd_experiments, experiments_epilog
+from ._search import DEFAULT_FILTERS_GRID, DEFAULT_HIDDEN_GRID, cmd_search
+from ._train import add_train_options, cmd_train
 
 __all__ = ["build_parser", "main"]
 
-#: Files written by ``skfmnist train``.
-TRAIN_FILES = REPORT_FILES
 #: Exit status after Ctrl-C, as shells report a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
 

@@ -1,8 +1,8 @@
-"""Parse a ``--scheduler`` value without importing dask.
+"""Parse ``"local"``, ``"local:N"`` or a scheduler address.
 
-Kept apart from :mod:`skfmnist.dask` so that the command line can check the
-option while it parses its arguments, before (and without) importing
-``distributed``.
+Used by :func:`skfmnist.dask.use_cluster` and by the command line, which
+checks ``--scheduler`` while it parses its arguments. Plain string parsing:
+nothing here needs ``distributed``.
 """
 
 import re
@@ -50,7 +50,7 @@ def parse_scheduler(text):
 
     Examples
     --------
-    >>> from skfmnist._scheduler_spec import parse_scheduler
+    >>> from skfmnist.dask._spec import parse_scheduler
     >>> parse_scheduler("local:2")
     SchedulerSpec(kind='local', n_workers=2, address=None)
     >>> parse_scheduler("tcp://10.0.0.5:8786")

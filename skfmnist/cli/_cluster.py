@@ -1,7 +1,7 @@
 """``skfmnist search --scheduler``: run the search's fits on a Dask cluster.
 
-The option is checked while the arguments are parsed (its form, and that
-``distributed`` is installed), so a mistake exits at once with status 2,
+The option is checked while the arguments are parsed (that ``distributed``
+is installed, then its form), so a mistake exits at once with status 2,
 before any data are loaded; the cluster itself is started, or joined, only
 around the search.
 """
@@ -10,23 +10,24 @@ import argparse
 import contextlib
 import importlib.util
 
-from ._cli_console import CommandError
-from ._scheduler_spec import parse_scheduler
+from ._console import CommandError
 
 __all__ = ["on_cluster", "scheduler"]
 
 
 def scheduler(text):
     """A ``--scheduler`` value: ``local``, ``local:N`` or a scheduler address."""
-    try:
-        parse_scheduler(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
     if importlib.util.find_spec("distributed") is None:
         raise argparse.ArgumentTypeError(
             "needs dask.distributed, which is not installed; install it with: "
             "pip install 'skfmnist[dask]'"
         )
+    from ..dask._spec import parse_scheduler
+
+    try:
+        parse_scheduler(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -36,7 +37,7 @@ def on_cluster(where, console):
     if where is None:
         yield None
         return
-    from .dask import use_cluster
+    from ..dask import use_cluster
 
     with contextlib.ExitStack() as stack:
         try:
