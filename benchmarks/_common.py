@@ -8,7 +8,6 @@ fresh interpreter) and table printing.
 import argparse
 import contextlib
 import datetime
-import gzip
 import json
 import math
 import os
@@ -91,9 +90,7 @@ def import_keras(tf_default_threads=False):
     per core), which skfmnist leaves alone. ``tf_default_threads=True``
     ignores the environment and keeps TensorFlow's defaults.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from skfmnist._engine.runtime import _silenced_fd2
+    from skfmnist._engine.runtime import filtered_stderr
     from skfmnist._engine.runtime import import_keras as skfmnist_import_keras
 
     keras = skfmnist_import_keras()
@@ -102,7 +99,7 @@ def import_keras(tf_default_threads=False):
         skfmnist.set_num_threads(int(requested))
     import tensorflow as tf
 
-    with _silenced_fd2():  # starting the runtime logs device probes
+    with filtered_stderr():  # starting the runtime logs device probes
         tf.config.list_logical_devices()
     return keras
 
@@ -220,38 +217,15 @@ def epoch_times(start, stamps):
 # -- data ---------------------------------------------------------------------
 
 
-def _fallback_load(subset):
-    """FALLBACK ONLY, used when skfmnist.datasets cannot be imported: read the
-    Debian package's IDX files without any checks."""
-    folder = Path("/usr/share/datasets/fashion-mnist")
-    prefix = "train" if subset == "train" else "t10k"
-    import numpy as np
-
-    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "rb") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "rb") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    return images.copy(), labels
-
-
 def load_data(n_train=None, n_test=None, seed=0):
     """Return ``X_train, y_train, X_test, y_test`` (uint8 pixels, int labels).
 
     ``n_train`` / ``n_test`` take a stratified random subset.
     """
-    try:
-        from skfmnist.datasets import fetch_fashion_mnist
-    except ImportError:
-        warnings.warn(
-            "skfmnist.datasets is not importable: using the benchmark's "
-            "fallback reader of /usr/share/datasets/fashion-mnist",
-            stacklevel=2,
-        )
-        X_train, y_train = _fallback_load("train")
-        X_test, y_test = _fallback_load("test")
-    else:
-        X_train, y_train = fetch_fashion_mnist(subset="train", return_X_y=True)
-        X_test, y_test = fetch_fashion_mnist(subset="test", return_X_y=True)
+    from skfmnist.datasets import fetch_fashion_mnist
+
+    X_train, y_train = fetch_fashion_mnist(subset="train", return_X_y=True)
+    X_test, y_test = fetch_fashion_mnist(subset="test", return_X_y=True)
     X_train, y_train = _subset(X_train, y_train, n_train, seed)
     X_test, y_test = _subset(X_test, y_test, n_test, seed)
     return X_train, y_train, X_test, y_test

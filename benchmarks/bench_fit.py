@@ -33,6 +33,8 @@ import warnings
 
 import _common as C
 
+from skfmnist._engine.loop import COSINE_FLOOR
+
 SCRIPT = os.path.abspath(__file__)
 
 # 784-100-10 network of target 1.
@@ -45,9 +47,6 @@ REF_HIDDEN = (256, 128)
 REF_DROPOUT = 0.2
 REF_BATCH = 128
 REF_EPOCHS = 20
-# Floor of the cosine schedules, as a fraction of the initial learning rate
-# (DenseClassifier's "cosine" decays to 1%).
-COSINE_FLOOR = 0.01
 GRID = {"clf__hidden_layer_sizes": [(64,), (128,), (256,)]}
 
 FULL = {
@@ -74,6 +73,18 @@ QUICK = {
     "grid_epochs": 1,
     "grid_repeats": 1,
 }
+
+
+def run_child_logged(spec, label, summary):
+    """Run one measurement in a fresh process and print a line about it.
+
+    The line is ``[label]`` followed by ``summary(result)``, or by the child's
+    error; returns the child's result.
+    """
+    result = C.run_child(SCRIPT, spec)
+    print(f"  [{label}] " + (
+        result["error"] if "error" in result else summary(result)), flush=True)
+    return result
 
 
 # -- models --------------------------------------------------------------------
@@ -486,6 +497,7 @@ def child_default_fit(spec):
     from sklearn.pipeline import Pipeline
 
     from skfmnist import DenseClassifier, PixelScaler
+    from skfmnist._dense import ACTIVATIONS
 
     X, y, X_test, y_test = C.load_data()
     seed = spec["seed"]
@@ -515,8 +527,7 @@ def child_default_fit(spec):
             hidden, dropout, batch, n_epochs = REF_HIDDEN, REF_DROPOUT, REF_BATCH, (
                 epochs or REF_EPOCHS)
             lr, alpha, activation, schedule = 1e-3, 0.0, "relu", "cosine"
-        activation = {"logistic": "sigmoid", "identity": "linear",
-                      "swish": "silu"}.get(activation, activation)
+        activation = ACTIVATIONS[activation]
         keras.utils.set_random_seed(seed)
         with C.PeakRSS() as mem:
             start = time.perf_counter()
@@ -569,12 +580,9 @@ def section_default(args, cfg, targets):
     for kind, i in plan:
         spec = {"job": "default_fit", "kind": kind, "seed": args.seed + i,
                 "epochs": cfg["ref_epochs"] if kind == "keras_ref" else epochs}
-        result = C.run_child(SCRIPT, spec)
-        results[kind].append(result)
-        print(f"  [{kind} #{i + 1}] " + (
-            result["error"] if "error" in result else
-            f"fit {result['fit_s']:.1f} s, accuracy {result['accuracy']:.4f}, "
-            f"peak RSS {result['peak']:.0f} MiB"), flush=True)
+        results[kind].append(run_child_logged(spec, f"{kind} #{i + 1}", lambda r: (
+            f"fit {r['fit_s']:.1f} s, accuracy {r['accuracy']:.4f}, "
+            f"peak RSS {r['peak']:.0f} MiB")))
     print()
 
     def summary(kind):
@@ -687,12 +695,10 @@ def section_grid(args, cfg, targets):
         for n_jobs in ((1, 2) if i % 2 == 0 else (2, 1)):
             spec = {"job": "grid", "n_jobs": n_jobs, "n_train": cfg["grid_n_train"],
                     "epochs": cfg["grid_epochs"], "seed": args.seed}
-            result = C.run_child(SCRIPT, spec)
-            results[n_jobs].append(result)
-            print(f"  [n_jobs={n_jobs} #{i + 1}] " + (
-                result["error"] if "error" in result else
-                f"fresh workers {result['cold']:.1f} s, running workers "
-                f"{result['warm']:.1f} s"), flush=True)
+            label = f"n_jobs={n_jobs} #{i + 1}"
+            results[n_jobs].append(run_child_logged(spec, label, lambda r: (
+                f"fresh workers {r['cold']:.1f} s, running workers "
+                f"{r['warm']:.1f} s")))
     print()
     stats = {}
     for n_jobs, runs in results.items():

@@ -1,8 +1,9 @@
 """scikit-learn compatible Keras estimators for Fashion-MNIST.
 
-The Keras-backed names (``DenseClassifier``, ``find_learning_rate``) are
-imported on first use, so ``import skfmnist`` and the datasets stay fast and do
-not start TensorFlow.
+The Keras-backed names (``ConvClassifier``, ``DenseClassifier``,
+``find_learning_rate`` and ``LearningRateFinderResult``) are imported on first
+use, so ``import skfmnist`` and the datasets stay fast and do not start
+TensorFlow.
 """
 
 import importlib

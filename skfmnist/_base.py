@@ -11,7 +11,7 @@ network consumes (``_input_shape``), a training-time augmentation
 prediction-time form of the network (``_inference_network``).
 """
 
-import importlib
+import copy
 import math
 import numbers
 from abc import abstractmethod
@@ -32,17 +32,20 @@ from sklearn.utils.validation import (
 from ._engine.loop import Schedule, run_epochs
 from ._engine.runtime import start_runtime
 from ._engine.training import Engine, EpochRunner
+from ._state import (
+    detached_callbacks,
+    history_from_data,
+    history_to_data,
+    network_from_data,
+    network_to_data,
+)
 
 __all__ = ["BaseKerasClassifier"]
 
+# The optimizer options: the Keras optimizer classes' names in lower case.
 OPTIMIZERS = {
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "nadam": "Nadam",
-    "adamax": "Adamax",
-    "sgd": "SGD",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
+    name.lower(): name
+    for name in ("Adam", "AdamW", "Nadam", "Adamax", "SGD", "RMSprop", "Adagrad")
 }
 # Parameters of the base that define the network a warm fit continues.
 _BASE_NETWORK_PARAMS = ("dtype", "optimizer")
@@ -78,46 +81,13 @@ def _canonical(value):
     return value
 
 
-def _seed_generators(model):
-    """The seed generators of the model's layers (dropout, noise)."""
-    generators = (getattr(layer, "seed_generator", None) for layer in model.layers)
-    return [g for g in generators if g is not None and hasattr(g, "state")]
-
-
-class _PickledModel:
-    """A Keras model as Keras pickles it, rebuilt only once TensorFlow is quiet.
-
-    Keras pickles a model as ``(function, arguments)``; the function is kept
-    by name, so that unpickling imports nothing from Keras until
-    ``__setstate__`` has started TensorFlow's runtime (quietly, with the
-    documented thread policy) and calls :meth:`rebuild`. Keras does not save
-    the states of the layers' seed generators; they are kept here, so that an
-    unpickled classifier continues training exactly as the original would.
-    """
-
-    def __init__(self, model):
-        function, self.args = model.__reduce__()
-        self.function = (function.__module__, function.__qualname__)
-        self.seed_states = [g.state.numpy() for g in _seed_generators(model)]
-
-    def rebuild(self):
-        module, qualname = self.function
-        function = importlib.import_module(module)
-        for name in qualname.split("."):
-            function = getattr(function, name)
-        model = function(*self.args)
-        generators = _seed_generators(model)
-        if len(generators) == len(self.seed_states):
-            for generator, value in zip(generators, self.seed_states, strict=True):
-                generator.state.assign(value)
-        return model
-
-
 class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     """Base class for Keras classifiers; not meant to be used directly.
 
-    Subclasses define ``__init__`` (storing every parameter listed in
-    ``_parameter_constraints``), ``_build_logits`` and ``_network_params``.
+    Subclasses define ``__init__`` (an explicit signature holding every
+    parameter listed in ``_parameter_constraints``, whose body is
+    ``self._store_params(locals())``), ``_build_logits`` and
+    ``_network_params``.
     """
 
     _parameter_constraints: dict = {
@@ -147,6 +117,15 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     #: Names of the subclass's parameters that define its network.
     _network_params: tuple = ()
+
+    def _store_params(self, init_locals):
+        """Store each ``__init__`` argument unchanged, under its own name.
+
+        ``init_locals`` is ``locals()`` at the start of ``__init__``; the names
+        are those of its signature, which ``get_params`` reads too.
+        """
+        for name in self._get_param_names():
+            setattr(self, name, init_locals[name])
 
     @abstractmethod
     def _build_logits(self, inputs, n_classes, seeds):
@@ -369,12 +348,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return {name: _canonical(getattr(self, name)) for name in names}
 
     def _check_network_unchanged(self):
-        built = getattr(self, "_network", None)
-        if built is None:  # pickled by an older version: nothing to compare
-            return
         changed = {
             name: (old, new)
-            for name, old in built.items()
+            for name, old in self._network.items()
             if (new := _canonical(getattr(self, name))) != old
         }
         if changed:
@@ -509,7 +485,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
-            Samples.
+            Samples: pixel rows, or image stacks, which are flattened to
+            ``n_features_in_`` pixels as in :meth:`fit`.
 
         Returns
         -------
@@ -532,7 +509,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return proba
 
     def predict(self, X):
-        """Predict class labels.
+        """Predict class labels: the most probable class of each sample.
 
         Parameters
         ----------
@@ -550,21 +527,55 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     # -- pickling, tags ----------------------------------------------------
 
     def __getstate__(self):
-        # A copy: object.__getstate__ returns the instance's own __dict__.
+        # Plain data only (see skfmnist._state): no Keras object is pickled.
         state = dict(super().__getstate__())
         state.pop("_engine", None)
+        state["callbacks"] = detached_callbacks(state.get("callbacks"))
         if "model_" in state:
-            state["model_"] = _PickledModel(state["model_"])
+            state["model_"] = network_to_data(self._engine)
+            state["history_"] = history_to_data(state["history_"])
         return state
 
     def __setstate__(self, state):
-        pickled = state.get("model_")
-        if isinstance(pickled, _PickledModel):
-            start_runtime()
-            state = {**state, "model_": pickled.rebuild()}
+        state = dict(state)
+        network = state.pop("model_", None)
+        if network is not None:
+            variables = network_from_data(network, type(self).__name__)
+            state["history_"] = history_from_data(state["history_"])
         super().__setstate__(state)
-        if "model_" in state:
-            self._engine = self._new_engine(self.model_)
+        if network is not None:
+            self._engine = self._rebuilt_engine(variables)
+            self.model_ = self._engine.model
+
+    def _rebuilt_engine(self, variables):
+        """The fitted network, rebuilt with this class's code from its variables.
+
+        The layers come from the parameters the network was built with
+        (``_network``), which may differ from the current ones after
+        ``set_params``.
+        """
+        keras = start_runtime()
+        builder = copy.copy(self)
+        builder.__dict__.update(self._network)
+        model = builder._new_model(
+            keras, self.n_features_in_, len(self.classes_), np.random.RandomState(0)
+        )
+        engine = self._new_engine(model)
+        try:
+            engine.restore(variables)
+        except ValueError as exc:
+            raise ValueError(
+                f"The saved {type(self).__name__} does not match the network its "
+                f"parameters build ({exc}); the file is corrupt or was edited."
+            ) from None
+        return engine
+
+    def __sklearn_clone__(self):
+        # Clone copies parameters; callbacks go without their model and
+        # their open files, which cannot be copied (see detached_callbacks).
+        portable = copy.copy(self)
+        portable.callbacks = detached_callbacks(self.callbacks)
+        return super(BaseKerasClassifier, portable).__sklearn_clone__()
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")

@@ -7,16 +7,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._base import BaseKerasClassifier, positive_sizes
 from ._engine.inference import inference_network
 from ._engine.runtime import import_keras
+from ._shapes import square_shape
 
 __all__ = ["ConvClassifier"]
-
-
-def _image_shape(n_features):
-    """``(side, side, 1)`` for a square number of pixels, else a 1-pixel strip."""
-    side = int(round(n_features**0.5))
-    if side * side == n_features and side > 1:
-        return (side, side, 1)
-    return (1, n_features, 1)
 
 
 def _mirror(X):
@@ -242,41 +235,14 @@ default="cosine"
         steps_per_execution="auto",
         predict_batch_size=2048,
     ):
-        self.filters = filters
-        self.kernel_size = kernel_size
-        self.batch_normalization = batch_normalization
-        self.pooling = pooling
-        self.dense_units = dense_units
-        self.dropout = dropout
-        self.alpha = alpha
-        self.shift = shift
-        self.flip = flip
-        self.test_time_augmentation = test_time_augmentation
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.label_smoothing = label_smoothing
-        self.class_weight = class_weight
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.steps_per_execution = steps_per_execution
-        self.predict_batch_size = predict_batch_size
+        self._store_params(locals())
 
     def _input_shape(self, n_features):
-        return _image_shape(n_features)
+        # A square number of pixels is an image, anything else a 1-pixel strip.
+        return (*(square_shape(n_features) or (1, n_features)), 1)
 
     def _is_image(self):
-        return _image_shape(self.n_features_in_)[0] > 1
+        return self._input_shape(self.n_features_in_)[0] > 1
 
     def _augmentation(self):
         if not self._is_image() or not (self.shift or self.flip):

@@ -8,21 +8,14 @@ from ._base import BaseKerasClassifier, positive_sizes
 
 __all__ = ["DenseClassifier"]
 
-# scikit-learn's MLPClassifier names next to Keras' own.
+# Keras' activation names, and the aliases "logistic" and "identity" (the names
+# of scikit-learn's MLPClassifier) and "swish".
 ACTIVATIONS = {
-    "relu": "relu",
-    "tanh": "tanh",
+    **{name: name for name in ("relu", "tanh", "sigmoid", "linear", "elu", "selu",
+                               "gelu", "silu", "softplus", "leaky_relu")},
     "logistic": "sigmoid",
-    "sigmoid": "sigmoid",
     "identity": "linear",
-    "linear": "linear",
-    "elu": "elu",
-    "selu": "selu",
-    "gelu": "gelu",
     "swish": "silu",
-    "silu": "silu",
-    "softplus": "softplus",
-    "leaky_relu": "leaky_relu",
 }
 
 
@@ -102,7 +95,10 @@ default="cosine"
         ``steps_per_execution``); ``self.model`` is ``model_``, and setting
         ``self.model.stop_training = True`` stops training. ``CSVLogger``,
         ``EarlyStopping``, ``ModelCheckpoint`` and ``TensorBoard`` work
-        unchanged. The objects are used as given, not copied.
+        unchanged. ``fit`` uses these very objects, so their state after
+        ``fit`` is there to read, as with Keras; ``clone`` and pickling take
+        copies without the model and without open files or writers (see
+        :ref:`the user guide <training>`).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation
         split. An int makes ``fit`` reproducible to the last digit.
@@ -208,29 +204,7 @@ default="cosine"
         steps_per_execution="auto",
         predict_batch_size=8192,
     ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.dropout = dropout
-        self.alpha = alpha
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.label_smoothing = label_smoothing
-        self.class_weight = class_weight
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.steps_per_execution = steps_per_execution
-        self.predict_batch_size = predict_batch_size
+        self._store_params(locals())
 
     def _build_logits(self, inputs, n_classes, seeds):
         from ._engine.runtime import import_keras

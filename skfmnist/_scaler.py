@@ -1,6 +1,5 @@
 """PixelScaler: pixel intensities to float32 in [0, 1]."""
 
-import math
 import numbers
 
 import numpy as np
@@ -12,15 +11,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ._shapes import square_shape
+
 __all__ = ["PixelScaler"]
-
-
-def _image_shape(X, image_shape):
-    """``(h, w)`` from a 3-D input, else the square shape of flat rows, or None."""
-    if image_shape is not None:
-        return tuple(int(side) for side in image_shape)
-    side = math.isqrt(X.shape[1])
-    return (side, side) if side * side == X.shape[1] else None
 
 
 class PixelScaler(TransformerMixin, BaseEstimator):
@@ -130,7 +123,8 @@ class PixelScaler(TransformerMixin, BaseEstimator):
             The fitted scaler.
         """
         X, image_shape = self._validate(X, reset=True)
-        self.image_shape_ = _image_shape(X, image_shape)
+        # (h, w) of a 3-D input, else the square shape of flat rows, or None.
+        self.image_shape_ = image_shape or square_shape(X.shape[1])
         return self
 
     def transform(self, X):
@@ -150,8 +144,11 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         Xt = np.divide(X, self.max_value, dtype=np.float32)
         if self.flatten:
             return Xt
-        image_shape = image_shape or getattr(self, "image_shape_", None)
-        image_shape = _image_shape(Xt, image_shape)
+        image_shape = (
+            image_shape
+            or getattr(self, "image_shape_", None)
+            or square_shape(Xt.shape[1])
+        )
         if image_shape is None:
             raise ValueError(
                 "flatten=False needs square images or a 3-D input; got "

@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.multiclass import unique_labels
 
+from ._shapes import square_shape
 from .datasets import CLASS_NAMES
 
 __all__ = [
@@ -148,13 +149,13 @@ def _as_images(images):
     """
     images = np.asarray(images)
     if images.ndim == 2:
-        side = math.isqrt(images.shape[1])
-        if side * side != images.shape[1]:
+        shape = square_shape(images.shape[1])
+        if shape is None:
             raise ValueError(
                 f"Cannot show rows of {images.shape[1]} pixels as square images; "
                 "pass images of shape (n, h, w) or rows of h * h pixels."
             )
-        return images.reshape(len(images), side, side)
+        return images.reshape(len(images), *shape)
     if images.ndim == 4 and images.shape[-1] == 1:
         return images[..., 0]
     if images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3):
@@ -169,6 +170,31 @@ def _show_image(ax, image, vmin, vmax):
     ax.imshow(image, cmap="binary", vmin=vmin, vmax=vmax)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _fitted_classes(estimator, plotted):
+    """``estimator.classes_``; a NotFittedError naming what is ``plotted`` else."""
+    try:
+        return np.asarray(estimator.classes_)
+    except AttributeError as exc:
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet. "
+            f"Call fit before plotting {plotted}."
+        ) from exc
+
+
+def _check_predict_proba(estimator):
+    """Raise a TypeError unless ``estimator`` has ``predict_proba``."""
+    if not hasattr(estimator, "predict_proba"):
+        raise TypeError(
+            f"{type(estimator).__name__} has no predict_proba; pass a "
+            "probabilistic classifier or a pipeline ending in one."
+        )
+
+
+def _unexpected_type(expected, value):
+    """The TypeError for an argument ``value`` that is not ``expected``."""
+    return TypeError(f"Expected {expected}, got {type(value).__name__}.")
 
 
 # -- training history --------------------------------------------------------
@@ -197,10 +223,10 @@ def _history_frame(estimator_or_history):
             "fitted yet. Call fit before plotting its history."
         )
     else:
-        raise TypeError(
-            "Expected a fitted classifier (or a Pipeline ending in one) with a "
-            "history_, a pandas DataFrame or a keras History, got "
-            f"{type(estimator_or_history).__name__}."
+        raise _unexpected_type(
+            "a fitted classifier (or a Pipeline ending in one) with a history_, "
+            "a pandas DataFrame or a keras History",
+            estimator_or_history,
         )
     if frame.empty:
         raise ValueError("The history is empty: there is no epoch to plot.")
@@ -306,6 +332,14 @@ def plot_history(estimator_or_history, *, metrics=("loss", "accuracy"), ax=None)
 # -- images and predictions --------------------------------------------------
 
 
+# Constraints of the parameters of the grids of images.
+_GRID_CONSTRAINTS = {
+    "n": [Interval(numbers.Integral, 1, None, closed="left")],
+    "ncols": [Interval(numbers.Integral, 1, None, closed="left")],
+    "class_names": ["array-like", Mapping, None],
+}
+
+
 def _image_limits(images):
     """Grey-level range shared by all panels: 0..255 or 0..1 when it fits."""
     low, high = float(np.min(images)), float(np.max(images))
@@ -313,13 +347,47 @@ def _image_limits(images):
     return min(low, 0.0), top
 
 
+def _chosen_rows(n_samples, n, random_state):
+    """The ``n`` rows plot_predictions shows: the first, or a sorted draw."""
+    n = min(n, n_samples)
+    if random_state is None:
+        return np.arange(n)
+    rng = check_random_state(random_state)
+    return np.sort(rng.choice(n_samples, size=n, replace=False))
+
+
+def _take_rows(images, rows):
+    """The ``rows`` of an array-like or a DataFrame."""
+    return images.iloc[rows] if hasattr(images, "iloc") else np.asarray(images)[rows]
+
+
+def _draw_predictions(images, proba, classes, y_true, *, class_names, ax, ncols):
+    """The panels of plot_predictions, from the probabilities of ``images``."""
+    best = proba.argmax(axis=1)
+    y_pred = classes[best]
+    confidence = proba[np.arange(len(best)), best]
+    pictures = _as_images(images)
+    vmin, vmax = _image_limits(pictures)
+    names = _class_name_map(classes, class_names)
+
+    axes = _panel_axes(ax, len(best), ncols=ncols, panel_size=_IMAGE_PANEL)
+    for axis, picture, pred, p, true in zip(
+        axes, pictures, y_pred, confidence, y_true, strict=True
+    ):
+        _show_image(axis, picture, vmin, vmax)
+        axis.set_title(
+            f"{_name_of(pred, names)} ({p:.0%})\ntrue: {_name_of(true, names)}",
+            color=RIGHT_COLOR if pred == true else WRONG_COLOR,
+            fontsize="small",
+        )
+    return axes
+
+
 @validate_params(
     {
         "images": ["array-like"],
         "y_true": ["array-like"],
-        "n": [Interval(numbers.Integral, 1, None, closed="left")],
-        "ncols": [Interval(numbers.Integral, 1, None, closed="left")],
-        "class_names": ["array-like", Mapping, None],
+        **_GRID_CONSTRAINTS,
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -395,60 +463,24 @@ def plot_predictions(
     >>> import matplotlib.pyplot as plt
     >>> plt.close("all")
     """
-    if not hasattr(estimator, "predict_proba"):
-        raise TypeError(
-            f"{type(estimator).__name__} has no predict_proba; pass a "
-            "probabilistic classifier or a pipeline ending in one."
-        )
-    try:
-        classes = np.asarray(estimator.classes_)
-    except AttributeError as exc:
-        raise NotFittedError(
-            f"This {type(estimator).__name__} instance is not fitted yet. "
-            "Call fit before plotting its predictions."
-        ) from exc
+    _check_predict_proba(estimator)
+    classes = _fitted_classes(estimator, "its predictions")
     y_true = np.asarray(y_true)
     n_samples = len(images)
     if len(y_true) != n_samples:
         raise ValueError(
             f"images and y_true have different lengths: {n_samples} and {len(y_true)}."
         )
-    n = min(n, n_samples)
-    if random_state is None:
-        rows = np.arange(n)
-    else:
-        rng = check_random_state(random_state)
-        rows = np.sort(rng.choice(n_samples, size=n, replace=False))
-    X = images.iloc[rows] if hasattr(images, "iloc") else np.asarray(images)[rows]
-    proba = np.asarray(estimator.predict_proba(X))
-    best = proba.argmax(axis=1)
-    y_pred = classes[best]
-    confidence = proba[np.arange(n), best]
-    pictures = _as_images(X)
-    vmin, vmax = _image_limits(pictures)
-    names = _class_name_map(classes, class_names)
-
-    axes = _panel_axes(ax, n, ncols=ncols, panel_size=_IMAGE_PANEL)
-    for axis, picture, pred, p, true in zip(
-        axes, pictures, y_pred, confidence, y_true[rows], strict=True
-    ):
-        _show_image(axis, picture, vmin, vmax)
-        axis.set_title(
-            f"{_name_of(pred, names)} ({p:.0%})\ntrue: {_name_of(true, names)}",
-            color=RIGHT_COLOR if pred == true else WRONG_COLOR,
-            fontsize="small",
-        )
-    return axes
+    rows = _chosen_rows(n_samples, n, random_state)
+    X = _take_rows(images, rows)
+    return _draw_predictions(
+        X, np.asarray(estimator.predict_proba(X)), classes, y_true[rows],
+        class_names=class_names, ax=ax, ncols=ncols,
+    )
 
 
 @validate_params(
-    {
-        "images": ["array-like"],
-        "labels": ["array-like", None],
-        "n": [Interval(numbers.Integral, 1, None, closed="left")],
-        "ncols": [Interval(numbers.Integral, 1, None, closed="left")],
-        "class_names": ["array-like", Mapping, None],
-    },
+    {"images": ["array-like"], "labels": ["array-like", None], **_GRID_CONSTRAINTS},
     prefer_skip_nested_validation=True,
 )
 def plot_images(images, labels=None, *, n=25, ncols=5, class_names=None, ax=None):
@@ -613,15 +645,25 @@ def plot_confusion_matrix(
     >>> import matplotlib.pyplot as plt
     >>> plt.close("all")
     """
+    from sklearn.base import is_classifier
+
+    classes = _fitted_classes(estimator, "its confusion matrix")
+    if not is_classifier(estimator):
+        raise ValueError(
+            "ConfusionMatrixDisplay.from_estimator only supports classifiers"
+        )
+    return _confusion_matrix_display(
+        y, estimator.predict(X), classes,
+        class_names=class_names, normalize=normalize, ax=ax, **kwargs,
+    )
+
+
+def _confusion_matrix_display(
+    y, y_pred, classes, *, class_names=None, normalize=None, ax=None, **kwargs
+):
+    """plot_confusion_matrix from the predictions of a classifier of ``classes``."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    try:
-        classes = np.asarray(estimator.classes_)
-    except AttributeError as exc:
-        raise NotFittedError(
-            f"This {type(estimator).__name__} instance is not fitted yet. "
-            "Call fit before plotting its confusion matrix."
-        ) from exc
     if "display_labels" in kwargs:
         if class_names is not None:
             raise TypeError("Pass class_names or display_labels, not both.")
@@ -635,10 +677,9 @@ def plot_confusion_matrix(
         n_labels = len(labels)
         side = max(4.8, 0.55 * n_labels + 2.5)
         ax = _single_axes(None, (side + 1.2, side))
-    display = ConfusionMatrixDisplay.from_estimator(
-        estimator,
-        X,
+    display = ConfusionMatrixDisplay.from_predictions(
         y,
+        y_pred,
         labels=labels,
         normalize=normalize,
         display_labels=list(names.values()),
@@ -665,10 +706,11 @@ def _lr_frame_and_suggestion(result_or_frame, suggestion):
         if suggestion is None:
             suggestion = getattr(result_or_frame, "suggestion", None)
     else:
-        raise TypeError(
-            "Expected a DataFrame with columns learning_rate, loss and "
-            "smoothed_loss, or a learning-rate finder result with a history "
-            f"DataFrame and a suggestion, got {type(result_or_frame).__name__}."
+        raise _unexpected_type(
+            "a DataFrame with columns learning_rate, loss and smoothed_loss, or "
+            "a learning-rate finder result with a history DataFrame and a "
+            "suggestion",
+            result_or_frame,
         )
     missing = [col for col in ("learning_rate", "loss") if col not in frame.columns]
     if missing:

@@ -10,6 +10,7 @@ thin layer over it. Importing this module does not import TensorFlow.
 
 import datetime
 import json
+import numbers
 import platform
 import sys
 import tempfile
@@ -145,7 +146,7 @@ def _training_section(history):
     return section
 
 
-def _test_section(estimator, X_test, y_test, y_pred, names, classes):
+def _test_section(y_test, proba, y_pred, names, classes):
     """Accuracy, log loss, per-class scores and the confusion matrix."""
     from sklearn.metrics import (
         accuracy_score,
@@ -165,10 +166,8 @@ def _test_section(estimator, X_test, y_test, y_pred, names, classes):
         "accuracy": float(accuracy_score(y_test, y_pred)),
         "n_correct": int(np.sum(np.asarray(y_pred) == np.asarray(y_test))),
         "n_samples": len(y_test),
+        "log_loss": float(log_loss(y_test, proba, labels=classes)),
     }
-    if hasattr(estimator, "predict_proba"):
-        proba = estimator.predict_proba(X_test)
-        section["log_loss"] = float(log_loss(y_test, proba, labels=classes))
     section["per_class"] = {name: with_count(scores[name]) for name in names}
     section["macro_avg"] = with_count(scores["macro avg"])
     section["weighted_avg"] = with_count(scores["weighted avg"])
@@ -222,9 +221,10 @@ def write_report(
     Parameters
     ----------
     estimator : classifier
-        A fitted classifier, or a Pipeline ending in one, that takes
-        ``X_test`` as given (such as ``Pipeline([PixelScaler(),
-        DenseClassifier()])`` on uint8 images).
+        A fitted classifier with ``predict_proba``, or a Pipeline ending in
+        one, that takes ``X_test`` as given (such as ``Pipeline([PixelScaler(),
+        DenseClassifier()])`` on uint8 images). The test images are predicted
+        once: the predicted labels are the most probable classes.
     X_test : array-like of shape (n_samples, 784) or (n_samples, 28, 28)
         Test images.
     y_test : array-like of shape (n_samples,)
@@ -268,9 +268,11 @@ def write_report(
     ------
     NotFittedError
         If the estimator is not fitted.
+    TypeError
+        If the estimator has no ``predict_proba``.
     ValueError
-        If ``X_test`` and ``y_test`` have different numbers of samples, or
-        ``y_test`` is empty.
+        If ``X_test`` and ``y_test`` have different numbers of samples,
+        ``y_test`` is empty, or ``n_predictions`` is not a positive integer.
     NotADirectoryError
         If ``out`` is a file.
     OSError
@@ -330,23 +332,33 @@ def write_report(
             f"X_test has {len(X_test)} samples but y_test has {len(y_test)}: "
             "pass the labels of the test images, one per image."
         )
+    if not isinstance(n_predictions, numbers.Integral) or n_predictions < 1:
+        raise ValueError(
+            f"n_predictions must be a positive integer, got {n_predictions!r}."
+        )
     out = check_output_folder(out)
 
     # Each figure is closed once saved, so none shows up in a notebook either.
     from .plotting import (
+        _check_predict_proba,
+        _chosen_rows,
         _class_name_map,
-        plot_confusion_matrix,
+        _confusion_matrix_display,
+        _draw_predictions,
+        _take_rows,
         plot_history,
-        plot_predictions,
     )
 
+    _check_predict_proba(estimator)
     classes = np.asarray(clf.classes_)
     name_of = _class_name_map(classes, class_names)
     names = [name_of[key] for key in classes.tolist()]
+    # The test set is predicted once; the metrics and figures share the result.
     predict_start = time.perf_counter()
-    y_pred = estimator.predict(X_test)
+    proba = np.asarray(estimator.predict_proba(X_test))
     predict_s = time.perf_counter() - predict_start
-    test, text = _test_section(estimator, X_test, y_test, y_pred, names, classes)
+    y_pred = classes[proba.argmax(axis=1)]
+    test, text = _test_section(y_test, proba, y_pred, names, classes)
 
     files = []
     history = getattr(clf, "history_", None)
@@ -366,17 +378,14 @@ def write_report(
         files += [out / "history.csv", out / "history.png"]
     metrics["test"] = test
 
-    display = plot_confusion_matrix(
-        estimator, X_test, y_test, class_names=class_names
+    display = _confusion_matrix_display(
+        y_test, y_pred, classes, class_names=class_names
     )
     _save_figure(display.figure_, out / "confusion_matrix.png")
-    axes = plot_predictions(
-        estimator,
-        X_test,
-        y_test,
-        n=min(n_predictions, len(y_test)),
-        class_names=class_names,
-        random_state=random_state,
+    rows = _chosen_rows(len(y_test), n_predictions, random_state)
+    axes = _draw_predictions(
+        _take_rows(X_test, rows), proba[rows], classes, y_test[rows],
+        class_names=class_names, ax=None, ncols=5,
     )
     _save_figure(axes.flat[0].figure, out / "predictions.png")
     files += [out / "confusion_matrix.png", out / "predictions.png"]

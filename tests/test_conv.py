@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skfmnist import ConvClassifier, PixelScaler
-from skfmnist._conv import _image_shape, _shift_and_flip
+from skfmnist._conv import _shift_and_flip
 from skfmnist._engine.runtime import import_keras
 
 keras = import_keras()
@@ -68,8 +68,8 @@ def digits():
     "n_features, shape", [(784, (28, 28, 1)), (64, (8, 8, 1)), (20, (1, 20, 1)),
                           (1, (1, 1, 1)), (2, (1, 2, 1))]
 )
-def test_image_shape(n_features, shape):
-    assert _image_shape(n_features) == shape
+def test_input_shape(n_features, shape):
+    assert ConvClassifier()._input_shape(n_features) == shape
 
 
 def test_layouts_give_identical_predictions(digits):

@@ -1,28 +1,44 @@
 """Import TensorFlow and Keras quietly, and size TensorFlow's threads only when asked.
 
-TensorFlow prints start-up log lines from C++ straight to file descriptor 2 when
-it is imported and when its runtime starts; environment variables no longer
-silence all of them, so both happen with that descriptor pointed at
-``os.devnull``.
+Log policy: TensorFlow's C++ side writes straight to file descriptor 2. Since
+TensorFlow 2.16 some INFO lines come before its logging is set up, so no
+environment variable silences all of them. While TensorFlow is imported and
+its runtime starts, fd 2 therefore goes through :func:`filtered_stderr`: a
+small child process that drops TensorFlow's INFO and WARNING lines and passes
+everything else on to the real stderr as it arrives, line by line. Errors,
+fatal messages and anything printed by other threads still reach the user,
+even when TensorFlow aborts the process (the child outlives it). The one
+ERROR line it drops is the failed ``cuInit`` that follows TensorFlow's own
+INFO line "Could not find cuda drivers on your machine". For the rest of the
+process, ``TF_CPP_MIN_LOG_LEVEL=2`` (set only when the environment has no
+value for it) keeps ERROR and FATAL and drops INFO and WARNING; it is the one
+environment variable skfmnist sets.
 
 Thread policy: TensorFlow's thread pools are process-wide and can only be sized
 before its runtime starts, so skfmnist never sizes them on its own. Importing
-skfmnist, or unpickling a fitted classifier, leaves them as TensorFlow would
-have them (one intra-op thread per core), so the user's own Keras code in the
-same process gets what it would get without skfmnist. They are sized when the
-user says so: :func:`set_num_threads`, or the environment variables
-``SKFMNIST_NUM_THREADS`` or ``OMP_NUM_THREADS`` (which joblib sets in its worker
-processes to ``cpu_count // n_jobs``, and Dask's nanny to 1), read when
-skfmnist first starts the runtime; ``skfmnist.dask`` sizes each Dask worker's
-pools to its threads.
+skfmnist leaves them as TensorFlow would have them (one intra-op thread per
+core), so the user's own Keras code in the same process gets what it would get
+without skfmnist. They are sized when the user says so:
+:func:`set_num_threads`, or the environment variables ``SKFMNIST_NUM_THREADS``
+or ``OMP_NUM_THREADS`` (which joblib sets in its worker processes to
+``cpu_count // n_jobs``, and Dask's nanny to 1), read when skfmnist first
+starts the runtime, whether for a fit or to unpickle a fitted classifier;
+``skfmnist.dask`` sizes each Dask worker's pools to its threads.
 """
 
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 
-__all__ = ["get_num_threads", "import_keras", "set_num_threads", "start_runtime"]
+__all__ = [
+    "filtered_stderr",
+    "get_num_threads",
+    "import_keras",
+    "set_num_threads",
+    "start_runtime",
+]
 
 _THREADS_ENV = "SKFMNIST_NUM_THREADS"
 # skfmnist traces one training and one forward function per fitted model, by
@@ -31,6 +47,7 @@ _THREADS_ENV = "SKFMNIST_NUM_THREADS"
 _OWN_FUNCTIONS = ("_train_function.<locals>.run", "_compile_forward.<locals>.forward",
                   "_compile_evaluate.<locals>.evaluate")
 _started = False
+_keras = None
 
 
 class _OwnRetracingFilter(logging.Filter):
@@ -43,23 +60,65 @@ class _OwnRetracingFilter(logging.Filter):
         )
 
 
+# Run by the child of filtered_stderr: copy stdin to the file descriptor in
+# argv[1], line by line, without TensorFlow's INFO and WARNING lines (absl's
+# "I0123 ..." / "W0123 ..." prefixes, and absl's note that such lines go to
+# stderr). Exit status 3 says TensorFlow reported that no CUDA driver exists.
+_FILTER = r"""
+import os, re, sys
+out = int(sys.argv[1])
+no_driver = sys.argv[2] == "1"
+quiet = re.compile(rb"^(?:[IW]\d{4} |WARNING: All log messages before absl::)")
+for line in sys.stdin.buffer:
+    if b"Could not find cuda drivers on your machine" in line:
+        no_driver = True
+    if quiet.match(line) or (no_driver and b"failed call to cuInit" in line):
+        continue
+    os.write(out, line)
+sys.exit(3 if no_driver else 0)
+"""
+_no_cuda_driver = False
+
+
 @contextlib.contextmanager
-def _silenced_fd2():
-    """Point file descriptor 2 at ``os.devnull`` while the block runs."""
+def filtered_stderr():
+    """Send file descriptor 2 through TensorFlow's log filter while the block runs.
+
+    The filter is a child process that forwards each line to the real stderr
+    as soon as it is written, except TensorFlow's INFO and WARNING lines.
+    Where no child can be started (or there is no real fd 2, as in some
+    notebook kernels), the block runs with stderr untouched.
+    """
+    global _no_cuda_driver
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (e.g. some notebook kernels)
+    except (OSError, ValueError):
         yield
         return
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
+        child = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _FILTER, str(saved),
+             "1" if _no_cuda_driver else "0"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=saved,
+            pass_fds=(saved,),
+        )
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    try:
+        os.dup2(child.stdin.fileno(), 2)
         yield
     finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
         os.dup2(saved, 2)
         os.close(saved)
-        os.close(devnull)
+        child.stdin.close()
+        # Everything written in the block is out before the caller goes on.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            _no_cuda_driver |= child.wait(timeout=10) == 3
 
 
 def requested_threads():
@@ -91,20 +150,26 @@ def import_keras():
     keras : module
         The Keras 3 package, running on the TensorFlow backend.
     """
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
-        return sys.modules["keras"]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with _silenced_fd2():
-        import keras
-        import tensorflow  # noqa: F401
-    logging.getLogger("tensorflow").addFilter(_OwnRetracingFilter())
+    global _keras
+    if _keras is not None:
+        return _keras
+    if "keras" not in sys.modules or "tensorflow" not in sys.modules:
+        # The one environment variable skfmnist sets (see the log policy).
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with filtered_stderr():
+            import keras
+            import tensorflow  # noqa: F401
+    import keras
+
     if keras.backend.backend() != "tensorflow":
         raise RuntimeError(
             "skfmnist needs Keras on the TensorFlow backend, but Keras runs on "
             f"{keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow before "
-            "importing Keras."
+            "importing Keras (or in ~/.keras/keras.json)."
         )
+    # Also when the user imported TensorFlow first: the warnings are ours.
+    logging.getLogger("tensorflow").addFilter(_OwnRetracingFilter())
+    _keras = keras
     return keras
 
 
@@ -127,7 +192,7 @@ def start_runtime():
     import tensorflow as tf
 
     n_threads = requested_threads()
-    with _silenced_fd2():
+    with filtered_stderr():
         # An explicit set_num_threads() call wins over the environment.
         if n_threads is not None and get_num_threads() is None:
             # Fails once TensorFlow has run an op: the user (or another
@@ -198,7 +263,7 @@ def set_num_threads(n_threads):
     if get_num_threads() == n_threads:
         return n_threads
     try:
-        with _silenced_fd2():  # the runtime may log driver probes as it starts
+        with filtered_stderr():  # the runtime may log driver probes as it starts
             _size_pools(tf, n_threads)
     except RuntimeError as exc:
         current = get_num_threads()

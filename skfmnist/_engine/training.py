@@ -322,9 +322,24 @@ class Engine:
         return [v.numpy() for v in self._state_variables()]
 
     def restore(self, state):
-        """Put back the variables copied by :meth:`state`."""
-        for variable, value in zip(self._state_variables(), state, strict=True):
-            variable.assign(value)
+        """Put back the variables copied by :meth:`state`.
+
+        Raises ValueError, naming the first mismatch, when ``state`` does not
+        hold one array of the right shape per variable.
+        """
+        variables = self._state_variables()
+        if len(state) != len(variables):
+            raise ValueError(
+                f"{len(state)} arrays for {len(variables)} variables"
+            )
+        for variable, value in zip(variables, state, strict=True):
+            if tuple(np.shape(value)) != tuple(variable.shape):
+                raise ValueError(
+                    f"an array of shape {np.shape(value)} for {variable.path}, "
+                    f"of shape {tuple(variable.shape)}"
+                )
+        for variable, value in zip(variables, state, strict=True):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
 
     def _state_variables(self):
         return [*self.model.variables, *self.model.optimizer.variables]

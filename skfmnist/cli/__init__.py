@@ -46,10 +46,21 @@ __all__ = ["build_parser", "main"]
 EXIT_INTERRUPTED = 130
 
 
+def _add_command(commands, name, func, **texts):
+    """Add the command ``name``, which ``func(args)`` runs, and return its parser.
+
+    ``texts`` are its ``help``, ``description`` and ``epilog``. The caller adds
+    the command's own options; :func:`build_parser` then adds the data and
+    verbosity options every command has.
+    """
+    parser = commands.add_parser(name, formatter_class=HelpFormatter, **texts)
+    parser.set_defaults(func=func)
+    return parser
+
+
 def _add_train(commands):
-    train = commands.add_parser(
-        "train",
-        formatter_class=HelpFormatter,
+    train = _add_command(
+        commands, "train", cmd_train,
         help="fit a classifier, evaluate it and write a report",
         description=(
             "Fit Pipeline([PixelScaler(), DenseClassifier()]) (or ConvClassifier "
@@ -72,15 +83,12 @@ def _add_train(commands):
     )
     add_model_options(train, hidden=True)
     add_train_options(train)
-    add_data_options(train)
-    add_verbosity_options(train, per_epoch=True)
-    train.set_defaults(func=cmd_train)
+    return train
 
 
 def _add_experiments(commands):
-    experiments = commands.add_parser(
-        "experiments",
-        formatter_class=HelpFormatter,
+    experiments = _add_command(
+        commands, "experiments", cmd_experiments,
         help="reproduce the six models of the original notebook, and a CNN",
         description=(
             "Reproduce the notebook's six models with its seeds and epochs (and "
@@ -95,15 +103,12 @@ def _add_experiments(commands):
         help="multiply every model's epochs by F, for a quicker run (at least "
         "1 epoch, 2 for the sweep; default: 1)",
     )
-    add_data_options(experiments)
-    add_verbosity_options(experiments, per_epoch=False)
-    experiments.set_defaults(func=cmd_experiments)
+    return experiments
 
 
 def _add_search(commands):
-    search = commands.add_parser(
-        "search",
-        formatter_class=HelpFormatter,
+    search = _add_command(
+        commands, "search", cmd_search,
         help="grid-search layer sizes with cross-validation",
         description=(
             "Cross-validate Pipeline([PixelScaler(), DenseClassifier()]) for "
@@ -149,9 +154,7 @@ def _add_search(commands):
         "or the address of a running scheduler, e.g. tcp://host:8786",
     )
     add_model_options(search, hidden=False)
-    add_data_options(search)
-    add_verbosity_options(search, per_epoch=False)
-    search.set_defaults(func=cmd_search)
+    return search
 
 
 def build_parser():
@@ -198,9 +201,13 @@ def build_parser():
     commands = parser.add_subparsers(
         dest="command", title="commands", metavar="COMMAND"
     )
-    _add_train(commands)
-    _add_experiments(commands)
-    _add_search(commands)
+    # Only train prints epochs; the options all commands share come last.
+    for add_command, per_epoch in (
+        (_add_train, True), (_add_experiments, False), (_add_search, False)
+    ):
+        command = add_command(commands)
+        add_data_options(command)
+        add_verbosity_options(command, per_epoch=per_epoch)
     return parser
 
 

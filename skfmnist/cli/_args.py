@@ -15,17 +15,55 @@ DEFAULT_OUT = "skfmnist-report"
 QUIET, NORMAL, VERBOSE = 0, 1, 2
 
 
-def positive_int(text):
-    """An integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got {text!r}"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number_type(doc, convert, expected, accept, refusal):
+    """An argument type: ``convert`` the text, then check it with ``accept``.
+
+    A text ``convert`` cannot read gives "expected EXPECTED, got 'TEXT'"; a
+    value ``accept`` refuses gives ``refusal``, formatted with ``value`` and
+    ``text``.
+    """
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {expected}, got {text!r}"
+            ) from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(refusal.format(value=value, text=text))
+        return value
+
+    parse.__doc__ = doc
+    return parse
+
+
+positive_int = _number_type(
+    "An integer of at least 1.",
+    int, "a positive integer",
+    lambda value: value >= 1, "must be at least 1, got {value}",
+)
+n_jobs = _number_type(
+    "A joblib ``n_jobs``: a non-zero integer, -1 for all cores.",
+    int, "an integer (-1 for all cores)",
+    lambda value: value != 0, "must not be 0 (use 1, 2, ... or -1)",
+)
+positive_float = _number_type(
+    "A finite number above 0.",
+    float, "a positive number",
+    lambda value: math.isfinite(value) and value > 0,
+    "must be a positive number, got {text}",
+)
+seed = _number_type(
+    "A random seed NumPy accepts: an integer in [0, 2**32).",
+    int, "an integer seed",
+    lambda value: 0 <= value < 2**32, "must be in [0, 2**32), got {value}",
+)
+fraction = _number_type(
+    "A fraction in [0, 1): 0 turns the feature off.",
+    float, "a number in [0, 1)",
+    lambda value: 0 <= value < 1, "must be in [0, 1), got {text}",
+)
 
 
 def cv_folds(text):
@@ -33,58 +71,6 @@ def cv_folds(text):
     value = positive_int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"needs at least 2 folds, got {value}")
-    return value
-
-
-def n_jobs(text):
-    """A joblib ``n_jobs``: a non-zero integer, -1 for all cores."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer (-1 for all cores), got {text!r}"
-        ) from None
-    if value == 0:
-        raise argparse.ArgumentTypeError("must not be 0 (use 1, 2, ... or -1)")
-    return value
-
-
-def seed(text):
-    """A random seed NumPy accepts: an integer in [0, 2**32)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer seed, got {text!r}"
-        ) from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
-    return value
-
-
-def positive_float(text):
-    """A finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got {text!r}"
-        ) from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def fraction(text):
-    """A fraction in [0, 1): 0 turns the feature off."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number in [0, 1), got {text!r}"
-        ) from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
 
 

@@ -55,7 +55,7 @@ class TensorFlowThreads(WorkerPlugin):
 
     def setup(self, worker):
         from .._engine.runtime import (
-            _silenced_fd2,
+            filtered_stderr,
             get_num_threads,
             set_num_threads,
             start_runtime,
@@ -64,8 +64,8 @@ class TensorFlowThreads(WorkerPlugin):
         wanted = self.n_threads or worker.state.nthreads
         # Sizing the pools creates TensorFlow's context, which probes for
         # GPUs and logs the outcome from C++ (a failed cuInit on machines
-        # without one); errors still arrive as Python exceptions.
-        with _silenced_fd2():
+        # without one).
+        with filtered_stderr():
             try:
                 self.n_threads_ = set_num_threads(wanted)
             except RuntimeError as exc:  # a task ran TensorFlow before

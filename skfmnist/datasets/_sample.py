@@ -125,9 +125,8 @@ def load_sample(*, subset="train", return_X_y=False, as_frame=False):
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
     as_frame : bool, default=False
-        If True, ``data`` is a pandas DataFrame with columns ``pixel_0`` to
-        ``pixel_783``, ``target`` a categorical Series of class names named
-        ``label``, and ``frame`` a DataFrame holding both.
+        If True, ``data``, ``target`` and ``frame`` are pandas objects, as
+        with :func:`fetch_fashion_mnist`.
 
     Returns
     -------

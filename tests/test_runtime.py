@@ -1,5 +1,6 @@
 """TensorFlow start-up: quiet, and thread pools sized only when asked."""
 
+import json
 import os
 import subprocess
 import sys
@@ -169,3 +170,78 @@ def test_installed_keras_takes_the_fused_adam_path():
     amsgrad = keras.optimizers.Adam(amsgrad=True)
     amsgrad.build(model.trainable_variables)
     assert _fused_adam(amsgrad, model.trainable_variables) is None
+
+
+# A stand-in for TensorFlow whose import does what a fatal error does in
+# TensorFlow's C++ side: write to file descriptor 2 and abort the process.
+STAND_IN_TENSORFLOW = """
+import json
+import os
+os.write(2, b"I0000 00:00:0.0 1 port.cc:153] an INFO line, dropped\\n")
+os.write(2, b"F0000 00:00:0.0 1 cpu_feature_guard.cc:1] The TensorFlow "
+            b"library was compiled to use AVX512F instructions, but these "
+            b"aren't available on your machine.\\n")
+os.abort()
+"""
+
+
+def test_fatal_message_from_tensorflow_reaches_stderr(tmp_path):
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(STAND_IN_TENSORFLOW)
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text("import tensorflow\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "from skfmnist._engine.runtime import import_keras; import_keras()"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert result.returncode < 0  # killed by SIGABRT
+    assert "compiled to use AVX512F instructions" in result.stderr
+    assert "an INFO line" not in result.stderr
+
+
+def test_lines_of_other_threads_pass_through_the_filter(capfd):
+    from skfmnist._engine.runtime import filtered_stderr
+
+    with filtered_stderr():
+        os.write(2, b"W0000 00:00:0.0 1 x.cc:1] a TensorFlow warning\n")
+        os.write(2, b"E0000 00:00:0.0 1 x.cc:1] a TensorFlow error\n")
+        os.write(2, b"a line of another thread\n")
+    err = capfd.readouterr().err
+    assert err.splitlines() == [
+        "E0000 00:00:0.0 1 x.cc:1] a TensorFlow error",
+        "a line of another thread",
+    ]
+
+
+ENVIRONMENT_AFTER_FIT = """
+import json, os, pickle
+before = dict(os.environ)
+import numpy as np
+import skfmnist
+from skfmnist import DenseClassifier, PixelScaler
+from sklearn.pipeline import make_pipeline
+rng = np.random.RandomState(0)
+X, y = rng.randint(0, 256, (300, 64)), np.arange(300) % 3
+pipe = make_pipeline(PixelScaler(), DenseClassifier(epochs=2, random_state=0))
+pickle.loads(pickle.dumps(pipe.fit(X, y))).predict(X)
+after = dict(os.environ)
+print(json.dumps({k: after.get(k) for k in set(before) | set(after)
+                  if before.get(k) != after.get(k)}))
+"""
+
+
+@pytest.mark.parametrize("log_level", [None, "0"])
+def test_environment_is_left_alone_but_for_the_log_level(log_level):
+    # Defaults: float32, dropout and mini-batches.
+    extra = {} if log_level is None else {"TF_CPP_MIN_LOG_LEVEL": log_level}
+    clean = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-c", ENVIRONMENT_AFTER_FIT], capture_output=True,
+        text=True, timeout=180, env={**clean, **extra},
+    )
+    assert result.returncode == 0, result.stderr
+    changed = json.loads(result.stdout)
+    assert changed == ({"TF_CPP_MIN_LOG_LEVEL": "2"} if log_level is None else {})
