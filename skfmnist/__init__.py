@@ -11,6 +11,7 @@ import importlib
 from ._engine.runtime import get_num_threads, set_num_threads
 from ._scaler import PixelScaler
 from .datasets import CLASS_NAMES, fetch_fashion_mnist, load_sample
+from .persistence import load, save
 
 __version__ = "0.1.0"
 
@@ -30,7 +31,9 @@ __all__ = [
     "fetch_fashion_mnist",
     "find_learning_rate",
     "get_num_threads",
+    "load",
     "load_sample",
+    "save",
     "set_num_threads",
     "__version__",
 ]

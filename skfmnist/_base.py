@@ -544,6 +544,9 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             state["history_"] = history_from_data(state["history_"])
         super().__setstate__(state)
         if network is not None:
+            # A file may have been edited: check the parameters before they
+            # size any layer.
+            self._validate_params()
             self._engine = self._rebuilt_engine(variables)
             self.model_ = self._engine.model
 
