@@ -4,7 +4,7 @@
 folder that documents the run: ``metrics.json`` (model, parameters, data,
 library versions, wall times, test metrics), ``history.csv`` and
 ``history.png`` (training and held-out curves), ``confusion_matrix.png``,
-``predictions.png`` and ``model.joblib``. The ``skfmnist train`` command is a
+``predictions.png`` and ``model.skops``. The ``skfmnist train`` command is a
 thin layer over it. Importing this module does not import TensorFlow.
 """
 
@@ -29,7 +29,7 @@ REPORT_FILES = (
     "history.png",
     "confusion_matrix.png",
     "predictions.png",
-    "model.joblib",
+    "model.skops",
 )
 #: Version of the layout of ``metrics.json``; raised when a key changes meaning.
 METRICS_FORMAT = 1
@@ -216,7 +216,8 @@ def write_report(
     - ``confusion_matrix.png`` and ``predictions.png``: the confusion matrix
       on the test data and ``n_predictions`` test images with their
       predictions (green when right, red when wrong);
-    - ``model.joblib``: the fitted estimator, for :func:`joblib.load`.
+    - ``model.skops``: the fitted estimator, a safe file for
+      :func:`skfmnist.load` (:func:`skfmnist.save`).
 
     Parameters
     ----------
@@ -254,7 +255,7 @@ def write_report(
     random_state : int, default=0
         Seed of the choice of the images shown in ``predictions.png``.
     save_model : bool, default=True
-        Whether to write ``model.joblib``.
+        Whether to write ``model.skops``.
 
     Returns
     -------
@@ -304,7 +305,7 @@ def write_report(
     >>> report = write_report(make_pipeline(scaler, clf), X_test, y_test, out)
     >>> [path.name for path in report.files]  # doctest: +NORMALIZE_WHITESPACE
     ['metrics.json', 'history.csv', 'history.png', 'confusion_matrix.png',
-     'predictions.png', 'model.joblib']
+     'predictions.png', 'model.skops']
     >>> list(report.metrics)  # doctest: +NORMALIZE_WHITESPACE
     ['format', 'created', 'model', 'data', 'training', 'test', 'wall_time_s',
      'versions']
@@ -390,10 +391,9 @@ def write_report(
     _save_figure(axes.flat[0].figure, out / "predictions.png")
     files += [out / "confusion_matrix.png", out / "predictions.png"]
     if save_model:
-        import joblib
+        from .persistence import save
 
-        joblib.dump(estimator, out / "model.joblib")
-        files.append(out / "model.joblib")
+        files.append(save(estimator, out / "model.skops"))
 
     metrics["wall_time_s"] = {
         **_jsonable(dict(timings or {})),

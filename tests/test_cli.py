@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
+import skfmnist
 from skfmnist import __version__, load_sample
 from skfmnist import report as report_module
 from skfmnist.cli import _args as _cli_args
@@ -233,8 +233,10 @@ def test_train_history_csv_has_held_out_columns(trained):
     assert np.isfinite(history[["loss", "val_loss"]]).all().all()
 
 
-def test_train_model_joblib_predicts(trained):
-    model = joblib.load(trained.out / "model.joblib")
+def test_train_model_file_predicts(trained):
+    assert f"skfmnist.load('{(trained.out / 'model.skops').resolve()}')" in (
+        trained.stdout)
+    model = skfmnist.load(trained.out / "model.skops")
     X_test, y_test = load_sample(subset="test", return_X_y=True)
     assert model.predict(X_test[:5]).shape == (5,)
     assert set(np.unique(model.predict(X_test))) <= set(range(10))
@@ -300,7 +302,7 @@ def test_train_no_fallback_fails(no_full_data, tmp_path, capsys):
     assert status == 1
     assert_one_line_error(captured.err)
     assert "cannot load the full Fashion-MNIST data" in captured.err
-    assert not (out / "model.joblib").exists()
+    assert not (out / "model.skops").exists()
     # The subcommand's --data-home reaches the loader too.
     assert no_full_data[0]["data_home"] == str(tmp_path / "home")
 
@@ -368,7 +370,7 @@ def test_ctrl_c_in_first_epoch_exits_130(tmp_path, capsys, monkeypatch):
     assert_one_line_error(captured.err)
     assert "interrupted" in captured.err
     assert not (tmp_path / "metrics.json").exists()
-    assert not (tmp_path / "model.joblib").exists()
+    assert not (tmp_path / "model.skops").exists()
 
 
 def test_ctrl_c_after_an_epoch_keeps_it_and_reports(tmp_path, capsys, monkeypatch):
@@ -559,7 +561,7 @@ def test_train_conv_writes_a_report_of_the_cnn(tmp_path, capsys):
     assert "Training ConvClassifier(epochs=1, random_state=0)" in captured.out
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"]["classifier"] == "ConvClassifier"
-    pipe = joblib.load(out / "model.joblib")
+    pipe = skfmnist.load(out / "model.skops")
     assert type(pipe[-1]).__name__ == "ConvClassifier"
     assert pipe[-1].model_.input_shape == (None, 28, 28, 1)
 

@@ -3,7 +3,6 @@
 import json
 from types import SimpleNamespace
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, log_loss
 from sklearn.pipeline import make_pipeline
 
+import skfmnist
 from skfmnist import CLASS_NAMES, DenseClassifier, PixelScaler, load_sample
 from skfmnist import report as report_module
 from skfmnist.report import REPORT_FILES, write_report
@@ -142,7 +142,7 @@ def test_history_has_held_out_curves(written, fitted):
 
 
 def test_saved_model_predicts_like_the_estimator(written, fitted, sample):
-    model = joblib.load(written.out / "model.joblib")
+    model = skfmnist.load(written.out / "model.skops")
     np.testing.assert_array_equal(
         model.predict(sample.X_test), fitted.predict(sample.X_test)
     )

@@ -1,8 +1,9 @@
-"""The ``skfmnist`` command: train, reproduce the notebook, search layer sizes.
+"""The ``skfmnist`` command: train, reproduce the notebook, search layer sizes,
+predict with a saved model.
 
 A thin layer over the package's API, built with :mod:`argparse`; each command
 lives in its own module of this package (``_train``, ``_experiments``,
-``_search``), sharing the option groups of ``_args``, the output of
+``_search``, ``_predict``), sharing the option groups of ``_args``, the output of
 ``_console`` and the data loading of ``_data``; the report ``train`` writes
 comes from :mod:`skfmnist.report`. Importing
 this module does not import TensorFlow (a command imports it when it runs), so
@@ -15,7 +16,8 @@ when stdout is not a terminal, Keras' progress bar on a terminal or with
 Exit status: 0 on success, 2 for bad arguments (as argparse does), 1 for
 runtime errors (data that cannot be loaded with ``--no-fallback``, an output
 folder that cannot be written), each with a one-line ``skfmnist: error: ...``
-on stderr, and 130 when interrupted with Ctrl-C.
+on stderr, and 130 when interrupted with Ctrl-C. ``predict`` also exits with 2,
+and one line naming the file, for an input, labels or model file it cannot use.
 """
 
 import argparse
@@ -37,6 +39,7 @@ from ._args import (
 from ._cluster import scheduler
 from ._console import PROG, CommandError, error, first_line
 from ._experiments import cmd_experiments, experiments_epilog
+from ._predict import add_predict_options, cmd_predict
 from ._search import DEFAULT_FILTERS_GRID, DEFAULT_HIDDEN_GRID, cmd_search
 from ._train import add_train_options, cmd_train
 
@@ -69,7 +72,8 @@ def _add_train(commands):
             "classification\nreport, and write to --out (see "
             "skfmnist.report.write_report):\n"
             "  metrics.json, history.csv, history.png, confusion_matrix.png,\n"
-            "  predictions.png and the fitted pipeline, model.joblib.\n"
+            "  predictions.png and the fitted pipeline, model.skops (load it with\n"
+            "  skfmnist.load, or run it with skfmnist predict).\n"
             "Prints one line per epoch, or Keras' progress bar on a terminal."
         ),
         epilog=(
@@ -157,6 +161,37 @@ def _add_search(commands):
     return search
 
 
+def _add_predict(commands):
+    predict = _add_command(
+        commands, "predict", cmd_predict,
+        help="classify images with a saved model, write a CSV",
+        description=(
+            "Predict the class of each image with a fitted pipeline saved by "
+            "skfmnist.save,\nand write one CSV row per image: its source (the "
+            "file, or file[index] for a\nrow of an IDX or .npy file), the "
+            "predicted label and class name, and the\nprobability of each class "
+            "(or of the --top K classes).\n"
+            "PNG and JPEG images are converted to grayscale and resized to "
+            "28 x 28 (Pillow,\nLanczos filter). Fashion-MNIST shows light "
+            "garments on black: photos of dark\ngarments on a light background "
+            "need --invert.\n"
+            "A file that cannot be used ends the command with exit status 2, "
+            "and no output\nfile."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skfmnist predict model.skops t10k-images-idx3-ubyte.gz "
+            "-o predictions.csv\n"
+            "  skfmnist predict model.skops t10k-images-idx3-ubyte.gz \\\n"
+            "      --labels t10k-labels-idx1-ubyte.gz -o predictions.csv\n"
+            "  skfmnist predict model.skops photos/ --invert --top 3\n"
+            "  skfmnist predict model.skops shoe.png images.npy > predictions.csv"
+        ),
+    )
+    add_predict_options(predict)
+    return predict
+
+
 def build_parser():
     """Build the argument parser of the ``skfmnist`` command.
 
@@ -186,6 +221,7 @@ def build_parser():
             "  skfmnist train --sample --epochs 3   # a quick run, no download\n"
             "  skfmnist experiments --epochs-scale 0.1\n"
             "  skfmnist search --hidden-grid 128 256,128 --cv 3 --n-jobs 2\n"
+            "  skfmnist predict model.skops photos/ -o predictions.csv\n"
             "  skfmnist train --help                # the options of a command"
         ),
         formatter_class=HelpFormatter,
@@ -208,6 +244,8 @@ def build_parser():
         command = add_command(commands)
         add_data_options(command)
         add_verbosity_options(command, per_epoch=per_epoch)
+    # predict reads only the files it is given: no data options.
+    _add_predict(commands)
     return parser
 
 
@@ -243,7 +281,9 @@ def main(argv=None):
         print(f"{PROG} {__version__}")
         return 0
     if args.command is None:
-        parser.error("a command is required: train, experiments or search")
+        parser.error(
+            "a command is required: train, experiments, search or predict"
+        )
     if getattr(args, "hidden", None) and args.model != "dense":
         parser.error("argument --hidden: sets the layers of --model dense only")
     # TensorFlow warns about "retracing" when several models train in one

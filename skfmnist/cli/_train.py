@@ -127,6 +127,13 @@ def cmd_train(args):
         console.detail(f"  wrote {path}")
     names = [name for name in REPORT_FILES if out / name in report.files]
     console.result(f"\nWrote {', '.join(names)} to {out.resolve()}")
+    model = out.resolve() / "model.skops"
+    if model in {path.resolve() for path in report.files}:
+        console.result(
+            f"Load the model with skfmnist.load({str(model)!r}) (a safe file: "
+            "loading runs no code from it),\nor predict new images with: "
+            f"skfmnist predict {shlex.quote(str(model))} IMAGES..."
+        )
     return 0
 
 
