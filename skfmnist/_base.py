@@ -85,9 +85,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
     """Base class for Keras classifiers; not meant to be used directly.
 
     Subclasses define ``__init__`` (an explicit signature holding every
-    parameter listed in ``_parameter_constraints``, whose body is
-    ``self._store_params(locals())``), ``_build_logits`` and
-    ``_network_params``.
+    parameter listed in ``_parameter_constraints``, each stored unchanged
+    under its own name), ``_build_logits`` and ``_network_params``.
     """
 
     _parameter_constraints: dict = {
@@ -117,15 +116,6 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
 
     #: Names of the subclass's parameters that define its network.
     _network_params: tuple = ()
-
-    def _store_params(self, init_locals):
-        """Store each ``__init__`` argument unchanged, under its own name.
-
-        ``init_locals`` is ``locals()`` at the start of ``__init__``; the names
-        are those of its signature, which ``get_params`` reads too.
-        """
-        for name in self._get_param_names():
-            setattr(self, name, init_locals[name])
 
     @abstractmethod
     def _build_logits(self, inputs, n_classes, seeds):

@@ -235,7 +235,35 @@ default="cosine"
         steps_per_execution="auto",
         predict_batch_size=2048,
     ):
-        self._store_params(locals())
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.batch_normalization = batch_normalization
+        self.pooling = pooling
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.alpha = alpha
+        self.shift = shift
+        self.flip = flip
+        self.test_time_augmentation = test_time_augmentation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.steps_per_execution = steps_per_execution
+        self.predict_batch_size = predict_batch_size
 
     def _input_shape(self, n_features):
         # A square number of pixels is an image, anything else a 1-pixel strip.

@@ -204,7 +204,29 @@ default="cosine"
         steps_per_execution="auto",
         predict_batch_size=8192,
     ):
-        self._store_params(locals())
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.steps_per_execution = steps_per_execution
+        self.predict_batch_size = predict_batch_size
 
     def _build_logits(self, inputs, n_classes, seeds):
         from ._engine.runtime import import_keras

@@ -58,18 +58,19 @@ class BadFileError(CommandError):
 
 
 def _reason(exc, path):
-    """What went wrong in ``exc``, without repeating ``path`` at its start."""
+    """What went wrong in ``exc``, in words that do not repeat ``path``."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return first_line(exc).removeprefix(f"{path}: ")
+    name = str(path)
+    text = first_line(exc).removeprefix(f"{name}: ")
+    if text.startswith(f"{name} "):  # "model.skops is not a skops file"
+        text = "the file " + text[len(name) + 1 :]
+    return text.replace(f" {name!r}", "")  # "cannot identify image file 'x'"
 
 
 def _bad_file(path, what, exc):
-    """``BadFileError("PATH: WHAT: REASON")``, naming ``path`` once."""
-    reason = _reason(exc, path)
-    if str(path) in reason:
-        return BadFileError(f"{what}: {reason}")
-    return BadFileError(f"{path}: {what}: {reason}")
+    """``BadFileError("PATH: WHAT: REASON")``, for ``exc`` about ``path``."""
+    return BadFileError(f"{path}: {what}: {_reason(exc, path)}")
 
 
 # -- models -------------------------------------------------------------------
@@ -195,9 +196,9 @@ def _folder_files(folder, console):
     if ignored:
         shown = ", ".join(ignored[:IGNORED_SHOWN])
         more = len(ignored) - IGNORED_SHOWN
-        noun = "entry" if len(ignored) == 1 else "entries"
+        noun, verb = ("entry", "is") if len(ignored) == 1 else ("entries", "are")
         console.info(
-            f"Ignored {len(ignored)} {noun} of {folder} that are not PNG, JPEG, "
+            f"Ignored {len(ignored)} {noun} of {folder} that {verb} not PNG, JPEG, "
             f".npy or IDX images files: {shown}"
             + (f" and {more} more" if more > 0 else "")
         )
