@@ -26,6 +26,7 @@ import sys
 
 from .. import __version__
 from ._args import (
+    FIT_VERBOSE_HELP,
     VERBOSE,
     HelpFormatter,
     add_data_options,
@@ -243,7 +244,7 @@ def build_parser():
     ):
         command = add_command(commands)
         add_data_options(command)
-        add_verbosity_options(command, per_epoch=per_epoch)
+        add_verbosity_options(command, verbose_help=FIT_VERBOSE_HELP[per_epoch])
     # predict reads only the files it is given: no data options.
     _add_predict(commands)
     return parser

@@ -149,22 +149,26 @@ def add_model_options(parser, *, hidden):
     )
 
 
-def add_verbosity_options(parser, *, per_epoch):
-    """``--quiet`` / ``--verbose``; ``per_epoch``: the command prints epochs."""
+#: Help of ``--verbose`` for the commands that fit, by whether they print epochs.
+FIT_VERBOSE_HELP = {
+    True: "show Keras' progress bar for every epoch (also when the output is "
+    "not a terminal), and more details",
+    False: "show Keras' progress bar for every fit, and more details",
+}
+
+
+def add_verbosity_options(parser, *, quiet_help="print only the final summary",
+                          verbose_help=FIT_VERBOSE_HELP[False]):
+    """``--quiet`` / ``--verbose``, with the command's own help texts."""
     group = parser.add_argument_group("output verbosity")
     exclusive = group.add_mutually_exclusive_group()
     exclusive.add_argument(
         "-q", "--quiet", action="store_const", dest="verbosity", const=QUIET,
-        default=NORMAL, help="print only the final summary",
+        default=NORMAL, help=quiet_help,
     )
     exclusive.add_argument(
         "-v", "--verbose", action="store_const", dest="verbosity", const=VERBOSE,
-        help=(
-            "show Keras' progress bar for every epoch (also when the output "
-            "is not a terminal), and more details"
-            if per_epoch
-            else "show Keras' progress bar for every fit, and more details"
-        ),
+        help=verbose_help,
     )
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import load_idx
-from ._args import NORMAL, QUIET, VERBOSE, positive_int
+from ._args import NORMAL, VERBOSE, add_verbosity_options, positive_int
 from ._console import CommandError, Console, error, first_line, plural, text_table
 
 #: Exit status when an input, labels or model file cannot be used.
@@ -572,13 +572,7 @@ def add_predict_options(parser):
         help="IDX labels file of the images (of all inputs, in order): print "
         "the accuracy and the classification report",
     )
-    verbosity = parser.add_argument_group("output verbosity")
-    exclusive = verbosity.add_mutually_exclusive_group()
-    exclusive.add_argument(
-        "-q", "--quiet", action="store_const", dest="verbosity", const=QUIET,
-        default=NORMAL, help="print only the predictions and the accuracy",
-    )
-    exclusive.add_argument(
-        "-v", "--verbose", action="store_const", dest="verbosity", const=VERBOSE,
-        help="also list the images read from each input",
+    add_verbosity_options(
+        parser, quiet_help="print only the predictions and the accuracy",
+        verbose_help="also list the images read from each input",
     )
