@@ -207,6 +207,7 @@ def test_lines_of_other_threads_pass_through_the_filter(capfd):
 
     with filtered_stderr():
         os.write(2, b"W0000 00:00:0.0 1 x.cc:1] a TensorFlow warning\n")
+        os.write(2, b"2024-01-02 03:04:05.678901: I tensorflow/x.cc:1] 2.16's INFO\n")
         os.write(2, b"E0000 00:00:0.0 1 x.cc:1] a TensorFlow error\n")
         os.write(2, b"a line of another thread\n")
     err = capfd.readouterr().err

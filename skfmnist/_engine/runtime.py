@@ -62,13 +62,17 @@ class _OwnRetracingFilter(logging.Filter):
 
 # Run by the child of filtered_stderr: copy stdin to the file descriptor in
 # argv[1], line by line, without TensorFlow's INFO and WARNING lines (absl's
-# "I0123 ..." / "W0123 ..." prefixes, and absl's note that such lines go to
-# stderr). Exit status 3 says TensorFlow reported that no CUDA driver exists.
+# "I0123 ..." / "W0123 ..." prefixes, the "2024-01-23 12:34:56.789: I ..."
+# of TensorFlow 2.16, and absl's note that such lines go to stderr). Exit
+# status 3 says TensorFlow reported that no CUDA driver exists.
 _FILTER = r"""
 import os, re, sys
 out = int(sys.argv[1])
 no_driver = sys.argv[2] == "1"
-quiet = re.compile(rb"^(?:[IW]\d{4} |WARNING: All log messages before absl::)")
+quiet = re.compile(
+    rb"^(?:[IW]\d{4} |\d{4}-\d\d-\d\d [\d:.]+: [IW] "
+    rb"|WARNING: All log messages before absl::)"
+)
 for line in sys.stdin.buffer:
     if b"Could not find cuda drivers on your machine" in line:
         no_driver = True
