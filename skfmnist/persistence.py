@@ -21,7 +21,7 @@ import copy
 import io
 import json
 import os
-import tempfile
+import secrets
 import warnings
 import zipfile
 from pathlib import Path
@@ -96,8 +96,10 @@ def save(estimator, path):
 
     path = Path(path)
     estimator = _without_callbacks(estimator)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                   suffix=".tmp")
+    # Not mkstemp: its files are private (0600); a model file is made like
+    # any other file, under the user's umask.
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as file:
             sio.dump(estimator, file)

@@ -262,3 +262,10 @@ def test_save_leaves_no_partial_file(tmp_path):
     with pytest.raises(Exception):  # noqa: B017
         save(Unsaveable(), tmp_path / "model.skops")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_file_follows_the_umask_like_any_file(saved, tmp_path):
+    reference = tmp_path / "reference"
+    reference.write_bytes(b"")
+    mode = saved["dense"][1].stat().st_mode & 0o777
+    assert mode == reference.stat().st_mode & 0o777

@@ -24,8 +24,8 @@ def first_line(exc):
 
 
 def plural(count, noun):
-    """``"1 epoch"``, ``"3 epochs"``."""
-    return f"{count} {noun}{'s' * (count != 1)}"
+    """``"1 epoch"``, ``"3 epochs"``, ``"10,000 images"``."""
+    return f"{count:,} {noun}{'s' * (count != 1)}"
 
 
 def stdout_is_terminal():
