@@ -7,8 +7,9 @@ full training set) runs, each in a fresh process:
 * with joblib's default process pool, loky, ``n_jobs=2``;
 * on a ``LocalCluster`` of 2 single-threaded worker processes, through
   ``skfmnist.dask.use_cluster("local:2")``;
-* once more on such a cluster without ``skfmnist.dask.LeanWorker``, to
-  measure what it saves, with the share of the workers' CPU time spent in
+* once more on such a cluster started without skfmnist's malloc and upkeep
+  settings (Dask's defaults, as a plain ``LocalCluster``), to measure what
+  they save, with the share of the workers' CPU time spent in
   the kernel in both.
 
 Each parallel setting is timed in a fresh process (joblib's workers or the
@@ -47,7 +48,7 @@ LABELS = {
     "sequential": "GridSearchCV(n_jobs=1)",
     "loky": f"GridSearchCV(n_jobs={N_WORKERS}), loky",
     "dask": f"LocalCluster, {N_WORKERS} workers x 1 thread",
-    "dask-plain": "the same cluster without skfmnist.dask.LeanWorker",
+    "dask-plain": "the same cluster with Dask's default worker settings",
 }
 
 
@@ -159,14 +160,13 @@ def _cpu_delta(before, after):
 
 
 def _dask_searches(spec, X, y):
-    import skfmnist.dask._cluster
-    from skfmnist.dask import LeanWorker, track_workers, use_cluster
+    from skfmnist.dask import track_workers, use_cluster
 
-    if spec["mode"] == "dask-plain":
-        skfmnist.dask._cluster._WORKER_PLUGINS = tuple(
-            p for p in skfmnist.dask._cluster._WORKER_PLUGINS if p is not LeanWorker)
+    # dask-plain: Dask's own worker settings (the nanny's malloc trim
+    # threshold, profiler, intervals); TensorFlow's pools still sized.
+    lean = spec["mode"] != "dask-plain"
     start = time.perf_counter()
-    with use_cluster(f"local:{N_WORKERS}") as client:
+    with use_cluster(f"local:{N_WORKERS}", tune_workers=lean, lean=lean) as client:
         startup = time.perf_counter() - start
         with track_workers(client) as activity:
             first, search = C.timed(_make_search(spec, None).fit, X, y)
@@ -279,7 +279,7 @@ def _time_table(results, cfg):
             + ". running: the same search again with the workers up. Loky and "
             f"the cluster alternate over {cfg['rounds']} fresh processes each, "
             f"with {cfg['running_repeats']} running searches per process; "
-            "their figures are medians; the cluster without LeanWorker runs "
+            "their figures are medians; the cluster with Dask's defaults runs "
             "once, last. Workers' CPU time in the kernel: system / (user + "
             "system) CPU seconds of the worker processes (joblib's or the "
             "cluster's) during the running searches. This process's CPU s per "
@@ -319,8 +319,9 @@ def _data_table(dask):
             "Counted on the workers by skfmnist.dask.track_workers: every "
             "piece of data a worker received, from the client (joblib's "
             "dask backend scatters each large argument once per search) or "
-            "from another worker (ReplicateScattered copies scattered data "
-            "to every worker). 'everything' adds the cross-validation "
+            "from another worker (each worker fetches the data it needs, "
+            "again after Dask's memory manager dropped an idle copy). "
+            "'everything' adds the cross-validation "
             f"indices. Fits run per worker: {tasks}.",
         ],
     )

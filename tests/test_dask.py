@@ -4,9 +4,11 @@ One ``LocalCluster`` of two single-threaded worker processes serves the whole
 module; the test that kills a worker runs last.
 """
 
+import asyncio
 import contextlib
 import importlib
 import importlib.util
+import json
 import os
 import pickle
 import platform
@@ -14,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from types import SimpleNamespace
 
@@ -28,15 +29,16 @@ from sklearn.pipeline import Pipeline
 from skfmnist import DenseClassifier, PixelScaler, load_sample
 from skfmnist.cli import build_parser, main
 from skfmnist.dask import (
-    LeanWorker,
-    ReplicateScattered,
+    SlowWorkerWarning,
     TensorFlowThreads,
     WorkerActivity,
+    _check,
     track_workers,
     use_cluster,
 )
 from skfmnist.dask._cluster import _local_cluster
 from skfmnist.dask._spec import SchedulerSpec, parse_scheduler
+from skfmnist.dask._workers import LEAN_CONFIG, MALLOC_ENV
 
 GRID = {"clf__hidden_layer_sizes": [(8,), (16, 8)]}
 N_FITS = 2 * 3
@@ -69,11 +71,23 @@ def data():
     return X, y, X_test
 
 
-@pytest.fixture(scope="module")
-def sequential(data):
-    X, y, _ = data
+def _search_sequentially(X, y):
     with joblib.parallel_config(backend="sequential"):
         return make_search().fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def sequential(cluster, data):
+    """The search, one fit after another, run on one worker.
+
+    There TensorFlow has the workers' one thread, as in every fit of the
+    cluster's searches; this process's pools may be larger, and matrix kernels
+    that split a sum between threads round otherwise. Same arithmetic, so the
+    scores of the cluster's searches must match to the last bit.
+    """
+    client, _ = cluster
+    X, y, _ = data
+    return client.submit(_search_sequentially, X, y, pure=False).result()
 
 
 @contextlib.contextmanager
@@ -103,7 +117,7 @@ def cluster():
                     distributed.Client(local, set_as_default=False)
                 )
                 # The workers import TensorFlow when the plugins are set up.
-                with use_cluster(client):
+                with use_cluster(client, tune_workers=True):
                     pass
             yield client, log
 
@@ -200,30 +214,6 @@ def test_threads_sized_to_workers(cluster):
     assert set(client.run(_tf_threads).values()) == {(1, 1)}
 
 
-def test_thread_plugin_sizes_to_worker_threads():
-    # In a fresh process, as on a new worker: the worker's 3 threads win over
-    # the OMP_NUM_THREADS=1 that Dask's nanny sets.
-    code = (
-        "from types import SimpleNamespace\n"
-        "from skfmnist.dask import TensorFlowThreads\n"
-        "worker = SimpleNamespace(state=SimpleNamespace(nthreads=3), address='w')\n"
-        "plugin = TensorFlowThreads()\n"
-        "plugin.setup(worker)\n"
-        "import tensorflow as tf\n"
-        "threading = tf.config.threading\n"
-        "print(plugin.n_threads_, threading.get_intra_op_parallelism_threads(),\n"
-        "      threading.get_inter_op_parallelism_threads())\n"
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("SKFMNIST_NUM_THREADS", None)
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env,
-        check=True,
-    )
-    assert result.stdout.split() == ["3", "3", "3"]
-    assert result.stderr == ""
-
-
 GLIBC = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
 
 # Whether a 1 MiB block comes from a fresh mmap (1) or from the heap (0), told
@@ -254,72 +244,124 @@ def _mapped_for_1mib():
     return namespace["mapped_for_1mib"]()
 
 
-@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
-def test_lean_worker_settles_what_the_nanny_fixed():
-    # As in a worker that Dask's nanny started: with the trim threshold set,
-    # every 1 MiB block is a fresh mapping until the plugin settles it.
+@pytest.fixture(scope="module")
+def new_worker():
+    """What the plugins settle in a new process set up as on a new worker.
+
+    Dask's nanny starts a worker with OMP_NUM_THREADS=1 and the malloc trim
+    threshold set; use_cluster's plugins then run their setup, LeanWorker's
+    first, before anything imports TensorFlow. One process checks both.
+    Returns ``(results, stderr)``.
+    """
     code = (
-        _MAPPED_FOR_1MIB
-        + "from types import SimpleNamespace\n"
-        "from skfmnist.dask import LeanWorker\n"
-        "before = mapped_for_1mib()\n"
-        "plugin = LeanWorker()\n"
-        "plugin.setup(SimpleNamespace(address='w', periodic_callbacks={}))\n"
-        "print(before, plugin.malloc_settled_, mapped_for_1mib())\n"
+        (_MAPPED_FOR_1MIB if GLIBC else "")
+        + "import json\n"
+        "from types import SimpleNamespace\n"
+        "from skfmnist.dask import LeanWorker, TensorFlowThreads\n"
+        "out = {}\n"
+        + (
+            # Every 1 MiB block is a fresh mapping until LeanWorker settles it.
+            "before = mapped_for_1mib()\n"
+            "plugin = LeanWorker()\n"
+            "plugin.setup(SimpleNamespace(address='w'))\n"
+            "out['malloc'] = [before, plugin.malloc_settled_, mapped_for_1mib()]\n"
+            if GLIBC else ""
+        )
+        # The worker's 3 threads win over the nanny's OMP_NUM_THREADS=1.
+        + "import asyncio\n"
+        "worker = SimpleNamespace(nthreads=3, address='w')\n"
+        "plugin = TensorFlowThreads()\n"
+        "asyncio.run(plugin.setup(worker))\n"
+        "import tensorflow as tf\n"
+        "threading = tf.config.threading\n"
+        "out['threads'] = [plugin.n_threads_,\n"
+        "                  threading.get_intra_op_parallelism_threads(),\n"
+        "                  threading.get_inter_op_parallelism_threads()]\n"
+        "print(json.dumps(out))\n"
     )
-    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_TRIM_THRESHOLD_": "65536"}
+    env.pop("SKFMNIST_NUM_THREADS", None)
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env,
         check=True,
     )
-    assert result.stdout.split() == ["1", "True", "0"]
+    return json.loads(result.stdout), result.stderr
+
+
+def test_thread_plugin_sizes_to_worker_threads(new_worker):
+    results, stderr = new_worker
+    assert results["threads"] == [3, 3, 3]
+    assert stderr == ""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_lean_worker_settles_what_the_nanny_fixed(new_worker):
+    results, _ = new_worker
+    assert results["malloc"] == [1, True, 0]
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_workers_reuse_heap_memory(cluster):
     client, _ = cluster
-    nanny_set = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
-    assert set(nanny_set.values()) == {"65536"}
+    # The spawn-time environment of the clusters skfmnist starts.
+    nanny_set = client.run(
+        lambda: {name: os.environ.get(name) for name in MALLOC_ENV}
+    )
+    assert list(nanny_set.values()) == [MALLOC_ENV] * 2
     assert set(client.run(_mapped_for_1mib).values()) == {0}
 
 
 UPKEEP = ("tick", "monitor", "memory_monitor")
+LEAN_MS = [1000, 2000, 500]
 
 
 def _upkeep(dask_worker):
+    # Reads Dask's internals, to check what its documented settings did.
     callbacks = dask_worker.periodic_callbacks
     return (
         sorted(name for name in ("profile", "profile-cycle")
-               if callbacks[name].is_running()),
+               if name in callbacks and callbacks[name].is_running()),
         [callbacks[name].callback_time for name in UPKEEP],
     )
 
 
-def test_workers_profiler_off_and_upkeep_spaced_out_while_in_use(cluster):
+def test_lean_config_values():
+    assert LEAN_CONFIG["distributed.worker.profile.enabled"] is False
+    assert [
+        dask_config_ms(LEAN_CONFIG[key]) for key in (
+            "distributed.admin.tick.interval",
+            "distributed.admin.system-monitor.interval",
+            "distributed.worker.memory.monitor-interval",
+        )
+    ] == LEAN_MS
+
+
+def dask_config_ms(value):
+    from dask.utils import parse_timedelta
+
+    return round(parse_timedelta(value, "ms") * 1000)
+
+
+def test_workers_started_lean(cluster):
+    # Set at spawn time, through Dask's configuration: no profiler, upkeep
+    # spaced out, also while no use_cluster block runs.
     client, _ = cluster
-    lean = [LeanWorker.tick_ms, LeanWorker.monitor_ms, LeanWorker.memory_monitor_ms]
-    with use_cluster(client):
-        assert list(client.run(_upkeep).values()) == [([], lean)] * 2
-    # Dask's own settings once the block ends: profiler on, a 20 ms tick, the
-    # system monitor every 0.5 s and memory checks every 0.1 s.
-    restored = (["profile", "profile-cycle"], [20, 500, 100])
-    assert list(client.run(_upkeep).values()) == [restored] * 2
+    assert list(client.run(_upkeep).values()) == [([], LEAN_MS)] * 2
 
 
 def test_local_cluster_scheduler_and_nannies_spaced_out(cluster):
     # They share the process, and the cores, with the search.
     client, _ = cluster
     local = client.cluster
-    lean = LeanWorker().intervals()
     callbacks = local.scheduler.periodic_callbacks
-    assert callbacks["tick"].callback_time == lean["tick"]
-    assert callbacks["monitor"].callback_time == lean["monitor"]
+    assert callbacks["tick"].callback_time == LEAN_MS[0]
+    assert callbacks["monitor"].callback_time == LEAN_MS[1]
     nannies = list(local.workers.values())
     assert len(nannies) == 2
     for nanny in nannies:
-        assert {
-            name: nanny.periodic_callbacks[name].callback_time for name in UPKEEP
-        } == lean
+        assert [
+            nanny.periodic_callbacks[name].callback_time for name in UPKEEP
+        ] == LEAN_MS
 
 
 def test_thread_plugin_warns_when_too_late(caplog):
@@ -329,12 +371,13 @@ def test_thread_plugin_warns_when_too_late(caplog):
 
     tf.constant(0.0).numpy()  # TensorFlow's runtime runs in this process now
     current = get_num_threads()
-    worker = SimpleNamespace(
-        state=SimpleNamespace(nthreads=(current or 1) + 2), address="tcp://w:1"
-    )
+    worker = SimpleNamespace(nthreads=(current or 1) + 2, address="tcp://w:1")
     plugin = TensorFlowThreads()
-    with caplog.at_level("WARNING", logger="skfmnist.dask"):
-        plugin.setup(worker)
+    try:
+        with caplog.at_level("WARNING", logger="skfmnist.dask"):
+            asyncio.run(plugin.setup(worker))
+    finally:
+        plugin.teardown(worker)
     assert plugin.n_threads_ == current
     assert "worker tcp://w:1: TensorFlow has already started" in caplog.text
 
@@ -357,16 +400,16 @@ def test_data_sent_once(on_cluster, data):
     X, y, _ = data
     _, activity = on_cluster
     size = X.nbytes + y.nbytes
-    receipts = [(worker, key) for worker, key, _, _ in activity.received]
-    assert len(receipts) == len(set(receipts)), "a worker received a key twice"
     from_client = [key for _, key, _, source in activity.received if source == "client"]
     assert len(from_client) == len(set(from_client)), "a key was sent twice"
-    # X reaches each of the two workers once; the cross-validation indices
-    # and y add a few percent.
-    X_copies = [key for _, key, nbytes, _ in activity.received if nbytes == X.nbytes]
-    assert len(X_copies) == 2
+    # X leaves this process once; the cross-validation indices and y add a
+    # few percent. Workers fetch it from one another: Dask's Active Memory
+    # Manager may drop a worker's copy between two of its fits, and the
+    # worker then fetches it again.
     assert activity.bytes_received("client") < 1.2 * size
-    assert activity.bytes_received() < 2.4 * size
+    X_copies = [key for _, key, nbytes, _ in activity.received if nbytes == X.nbytes]
+    assert len(X_copies) >= 2
+    assert len(set(X_copies)) == 1
 
 
 def test_best_estimator_pickles(on_cluster, cluster, data):
@@ -381,21 +424,141 @@ def test_best_estimator_pickles(on_cluster, cluster, data):
     np.testing.assert_array_equal(on_worker, expected)
 
 
-def test_amm_policies_restored(cluster):
+class _UserPlugin(distributed.WorkerPlugin):
+    """A plugin of the user's own."""
+
+    name = "user-plugin"
+
+
+def _worker_state(dask_worker):
+    import dask
+
+    callbacks = dask_worker.periodic_callbacks
+    return {
+        "plugins": sorted(dask_worker.plugins),
+        "config": dask.config.get("distributed"),
+        "intervals": {n: pc.callback_time for n, pc in callbacks.items()},
+        "running": sorted(n for n, pc in callbacks.items() if pc.is_running()),
+        "environ": {
+            name: os.environ.get(name)
+            for name in (*MALLOC_ENV, "SKFMNIST_NUM_THREADS", "OMP_NUM_THREADS")
+        },
+    }
+
+
+def _scheduler_state(dask_scheduler):
+    import dask
+
+    callbacks = dask_scheduler.periodic_callbacks
+    return {
+        "plugins": sorted(dask_scheduler.plugins),
+        "worker_plugins": sorted(dask_scheduler.worker_plugins),
+        "config": dask.config.get("distributed"),
+        "intervals": {n: pc.callback_time for n, pc in callbacks.items()},
+    }
+
+
+def _cluster_state(client):
+    return {
+        "workers": client.run(_worker_state),
+        "scheduler": client.run_on_scheduler(_scheduler_state),
+        "amm": client.amm.running(),
+    }
+
+
+def test_cluster_passed_in_left_as_found(cluster):
     client, _ = cluster
+    # The user's own plugins, one of them under skfmnist's own name.
+    client.register_plugin(_UserPlugin())
+    client.register_plugin(TensorFlowThreads(), name=TensorFlowThreads.name)
+    try:
+        before = _cluster_state(client)
+        assert {"user-plugin", TensorFlowThreads.name} <= set(
+            before["scheduler"]["worker_plugins"])
+        with use_cluster(client):
+            # Nothing registered, nothing changed, unless asked.
+            assert _cluster_state(client) == before
+        with use_cluster(client, tune_workers=True):
+            during = client.run_on_scheduler(_scheduler_state)["worker_plugins"]
+            assert len(during) == len(before["scheduler"]["worker_plugins"]) + 2
+        after = _cluster_state(client)
+        print("before:", {k: before["scheduler"][k] for k in ("plugins",
+              "worker_plugins")}, "amm", before["amm"])
+        print("after: ", {k: after["scheduler"][k] for k in ("plugins",
+              "worker_plugins")}, "amm", after["amm"])
+        assert after == before
+    finally:
+        client.unregister_worker_plugin(TensorFlowThreads.name)
+        client.unregister_worker_plugin("user-plugin")
 
-    def policies(dask_scheduler):
-        return sorted(
-            type(p).__name__ for p in dask_scheduler.extensions["amm"].policies
-        )
 
-    with use_cluster(client):
-        during = client.run_on_scheduler(policies)
-    assert during == ["_ScatteredOnEveryWorker"]
-    assert client.run_on_scheduler(policies) == ["ReduceReplicas"]
-    assert not client.run_on_scheduler(
-        lambda dask_scheduler: ReplicateScattered.name in dask_scheduler.plugins
-    )
+def test_every_cleanup_step_runs(cluster, monkeypatch, caplog):
+    client, _ = cluster
+    before = set(client.run_on_scheduler(_scheduler_state)["worker_plugins"])
+    unregister = client.unregister_worker_plugin
+    calls = []
+
+    def failing_once(name, *args, **kwargs):
+        calls.append(name)
+        if len(calls) == 1:
+            raise OSError("connection lost")
+        return unregister(name, *args, **kwargs)
+
+    monkeypatch.setattr(client, "unregister_worker_plugin", failing_once)
+    with caplog.at_level("WARNING", logger="skfmnist.dask"):
+        with use_cluster(client, tune_workers=True):
+            pass
+    monkeypatch.undo()
+    assert len(calls) == 2
+    left = set(client.run_on_scheduler(_scheduler_state)["worker_plugins"]) - before
+    assert left == {calls[0]}
+    assert "connection lost" in caplog.text
+    client.unregister_worker_plugin(calls[0])
+
+
+def test_fit_in_slow_worker_warns_once(cluster, monkeypatch):
+    if GLIBC:
+        slow = {"MALLOC_TRIM_THRESHOLD_": "65536"}  # Dask's default
+        monkeypatch.setattr(_check._malloc, "settled", False)
+        assert "distributed.nanny.pre-spawn-environ" in _check.slow_worker_reason(
+            slow)
+        assert _check.slow_worker_reason({**slow, **MALLOC_ENV}) is None
+    assert _check.slow_worker_reason({}) is None
+    client, _ = cluster
+    # Outside a worker: no check at all.
+    monkeypatch.setattr(_check, "_checked", False)
+    _check.warn_if_slow_worker()
+    assert not _check._checked
+    # In a worker of the shared cluster: fast, then made slow for the test.
+    assert client.submit(_warnings_in_fits, pure=False).result() == (
+        [], [SlowWorkerWarning.__name__] if GLIBC else [])
+
+
+def _warnings_in_fits():
+    import warnings
+
+    from skfmnist._engine.runtime import start_runtime
+
+    def fit_twice():
+        _check._checked = False
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start_runtime()
+            start_runtime()
+        return [type(w.message).__name__ for w in caught]
+
+    fast = fit_twice()
+    saved = {name: os.environ.get(name) for name in MALLOC_ENV}
+    settled = _check._malloc.settled
+    os.environ.pop("MALLOC_MMAP_THRESHOLD_")
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"
+    _check._malloc.settled = False
+    try:
+        slow = fit_twice()
+    finally:
+        os.environ.update(saved)
+        _check._malloc.settled = settled
+    return fast, slow
 
 
 # -- the command line ------------------------------------------------------------
@@ -441,57 +604,41 @@ def test_cli_search_on_a_running_scheduler(cluster, tmp_path, capsys):
 # -- a worker dies -------------------------------------------------------------------
 
 
-def _fits_now(dask_scheduler):
-    """Fits finished so far, and ``{worker: fit keys}`` of those running."""
-    finished = sum(
-        1
-        for key, _, finish, *_ in dask_scheduler.transition_log
-        if finish == "memory" and str(key).startswith(FIT_PREFIX)
-    )
-    running = {}
-    for ws in dask_scheduler.workers.values():
-        keys = [
-            str(ts.key) for ts in ws.processing if str(ts.key).startswith(FIT_PREFIX)
-        ]
-        if keys:
-            running[ws.address] = keys
-    return finished, running
+def _settings(dask_worker):
+    # Only TensorFlowThreads imports TensorFlow in a worker that ran no task.
+    imported = "tensorflow" in sys.modules
+    return (imported, *_tf_threads(), _check._malloc.settled,
+            os.environ.get("MALLOC_MMAP_THRESHOLD_"), _upkeep(dask_worker))
 
 
-def _kill_when_busy(client, pids, done, record):
-    """Kill the worker that runs a fit once another fit has finished."""
-    baseline = client.run_on_scheduler(_fits_now)[0]
-    while not done.is_set():
-        finished, running = client.run_on_scheduler(_fits_now)
-        if finished > baseline and running:
-            victim, keys = next(iter(running.items()))
-            os.kill(pids[victim], signal.SIGKILL)
-            record.update(victim=victim, key=keys[0], finished=finished - baseline)
-            return
-        time.sleep(0.05)
-
-
-def test_search_survives_a_killed_worker(cluster, data, sequential):
+def test_restarted_worker_tuned_and_scattered_data_lost(cluster):
+    """A worker killed and restarted by its nanny gets the plugins and the
+    spawn-time settings; data scattered only to it are lost, not recomputed."""
     client, _ = cluster
-    X, y, _ = data
+    workers = sorted(client.scheduler_info()["workers"])
+    victim, survivor = workers
     pids = client.run(os.getpid)
-    record, done = {}, threading.Event()
-    killer = threading.Thread(target=_kill_when_busy, args=(client, pids, done, record))
-    with use_cluster(client), distributed.get_task_stream(client) as stream:
-        killer.start()
-        try:
-            search = make_search().fit(X, y)
-        finally:
-            done.set()
-            killer.join()
-    assert record, "no fit was running when it was time to kill a worker"
-    np.testing.assert_array_equal(split_scores(search), split_scores(sequential))
-    # The fit that was running on the killed worker ran again, elsewhere.
-    reruns = [t["worker"] for t in stream.data if str(t["key"]) == record["key"]]
-    assert any(worker != record["victim"] for worker in reruns), reruns
-    print(
-        f"killed {record['victim']} (pid {pids[record['victim']]}) during "
-        f"{record['key']}, after {record['finished']} fit(s) had finished; that "
-        f"fit then ran on {reruns}; the search finished with the sequential "
-        "search's scores"
-    )
+    data = client.scatter(np.arange(1000), workers=[victim], hash=False)
+    assert client.who_has(data)[data.key] == (victim,)
+    with use_cluster(client, tune_workers=True):
+        os.kill(pids[victim], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = set(client.scheduler_info()["workers"])
+            if len(now) == 2 and victim not in now:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.1)
+        (newcomer,) = now - {survivor}
+        settings = client.run(_settings)
+    # The plugins use_cluster registered ran on the new worker process (it
+    # imported TensorFlow, sized its pools, set malloc), and its nanny gave
+    # it the spawn-time settings again.
+    expected = (True, 1, 1, GLIBC, MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"],
+                ([], LEAN_MS))
+    assert settings == {newcomer: expected, survivor: expected}
+    # Scattered data have no task to compute them again.
+    with pytest.raises(distributed.client.FutureCancelledError):
+        client.submit(len, data).result(timeout=30)
+    print(f"killed {victim}; its nanny started {newcomer}: {settings[newcomer]}; "
+          f"the data scattered to {victim} only: {data.status}")

@@ -74,7 +74,10 @@ quiet = re.compile(
     rb"|WARNING: All log messages before absl::)"
 )
 for line in sys.stdin.buffer:
-    if b"Could not find cuda drivers on your machine" in line:
+    if b"Could not find cuda drivers on your machine" in line or (
+        # CUDA_ERROR_SHARED_OBJECT_INIT_FAILED: a libcuda without a driver.
+        b"failed call to cuInit" in line and b"UNKNOWN ERROR (303)" in line
+    ):
         no_driver = True
     if quiet.match(line) or (no_driver and b"failed call to cuInit" in line):
         continue
@@ -191,6 +194,10 @@ def start_runtime():
     """
     global _started
     keras = import_keras()
+    if "distributed" in sys.modules:  # a fit in a Dask worker set up slowly?
+        from ..dask._check import warn_if_slow_worker
+
+        warn_if_slow_worker()
     if _started:
         return keras
     import tensorflow as tf

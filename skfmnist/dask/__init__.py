@@ -6,23 +6,26 @@ joblib work, such as ``cross_validate``) on the workers of a
 estimators need there, and needs the optional ``distributed`` package
 (``pip install "skfmnist[dask]"``):
 
+- :func:`use_cluster` starts or connects to a cluster and makes joblib use
+  it. The local clusters it starts get, through Dask's documented
+  configuration, the settings that keep the workers' upkeep out of the fits'
+  way (glibc malloc thresholds, no statistical profiler, fewer event-loop
+  wake-ups); a cluster passed in is left as it is unless asked;
 - :class:`TensorFlowThreads` sizes TensorFlow's thread pools on each worker
-  to the worker's threads, and imports TensorFlow there without its log noise;
-- :class:`LeanWorker` keeps each worker's own upkeep out of the fits' way:
-  glibc malloc thresholds that let TensorFlow's per-step tensors reuse
-  memory, no statistical profiler, fewer event-loop wake-ups;
-- :class:`ReplicateScattered` keeps the data that joblib scatters (the
-  training data, the cross-validation indices) on every worker, so that a
-  worker lost in the middle of a search does not lose the search;
-- :func:`use_cluster` starts or connects to a cluster, registers them and makes
-  joblib use it;
+  to the worker's threads, and imports TensorFlow there, off the worker's
+  event loop, without its log noise;
+- :class:`LeanWorker` sets glibc's malloc thresholds on running workers;
 - :func:`track_workers` records the tasks each worker ran and the bytes it
   received, to check that the data went to the cluster once.
 
+A fit that runs in a Dask worker whose nanny froze glibc's mmap threshold
+(Dask's default) warns once, with :class:`SlowWorkerWarning`, and names the
+setting to change.
+
 Fitted estimators travel between processes as pickles. :func:`use_cluster`
-lives in ``_cluster``, the plugins in ``_workers``, ``_replication`` and
-``_activity``, the parsing of ``"local:N"`` in ``_spec``; this package is the
-one to import.
+lives in ``_cluster``, the plugins and settings in ``_workers`` and
+``_activity``, the check for slow workers in ``_check``, the parsing of
+``"local:N"`` in ``_spec``; this package is the one to import.
 """
 
 try:
@@ -34,13 +37,13 @@ except ImportError as exc:  # pragma: no cover - CI installs the tests extra
     ) from exc
 
 from ._activity import WorkerActivity, track_workers
+from ._check import SlowWorkerWarning
 from ._cluster import use_cluster
-from ._replication import ReplicateScattered
 from ._workers import LeanWorker, TensorFlowThreads
 
 __all__ = [
     "LeanWorker",
-    "ReplicateScattered",
+    "SlowWorkerWarning",
     "TensorFlowThreads",
     "WorkerActivity",
     "track_workers",

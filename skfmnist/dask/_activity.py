@@ -7,6 +7,7 @@ how to install it when it is missing.
 import contextlib
 import uuid
 
+from dask.sizeof import sizeof
 from distributed.diagnostics.plugin import WorkerPlugin
 
 
@@ -27,11 +28,13 @@ class _ActivityLog(WorkerPlugin):
         if start in ("executing", "long-running"):
             self.tasks += 1
             return
-        ts = self.worker.state.tasks.get(key)
+        # The worker's data store (Worker.data, documented) holds the value.
+        data = self.worker.data
+        nbytes = sizeof(data[key]) if key in data else 0
         # A scattered key is new to the worker ("released"); a key fetched
         # from another worker arrives from "flight".
         source = "client" if start == "released" else "worker"
-        self.received.append((str(key), ts.nbytes if ts else 0, source))
+        self.received.append((str(key), nbytes, source))
 
 
 def _read_activity(name, dask_worker):

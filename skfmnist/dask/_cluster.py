@@ -5,21 +5,21 @@ how to install it when it is missing.
 """
 
 import contextlib
+import copy
 import logging
 import os
+import uuid
 
+import dask
 import joblib
 from distributed import Client, LocalCluster
 
-from ._replication import (
-    ReplicateScattered,
-    _has_plugin,
-    _uninstall_replication,
-)
 from ._spec import parse_scheduler
-from ._workers import LeanWorker, TensorFlowThreads, space_out
+from ._workers import LeanWorker, TensorFlowThreads, worker_config
 
 __all__ = ["use_cluster"]
+
+logger = logging.getLogger("skfmnist.dask")
 
 _SETUP_HINT = (
     "skfmnist, with the same versions of skfmnist, TensorFlow, Keras, "
@@ -39,20 +39,30 @@ def _default_n_workers():
 
 @contextlib.contextmanager
 def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
-                **cluster_kwargs):
+                tune_workers=None, **cluster_kwargs):
     """Run joblib's parallel work, ``GridSearchCV`` included, on a Dask cluster.
 
     Inside the ``with`` block, joblib uses its ``"dask"`` backend on the
     cluster: ``GridSearchCV(...).fit`` sends each fit to a worker (its
     ``n_jobs`` is then ignored: the cluster's threads decide), and sends the
     training data to the cluster once per search (or once per block, with
-    ``scatter``), not once per fit. Each worker sizes TensorFlow's threads to
-    its own (:class:`TensorFlowThreads`), leaves its cores to the fits
-    (:class:`LeanWorker`: malloc thresholds, profiler, wake-ups) and
-    keeps a copy of the scattered data (:class:`ReplicateScattered`), so that
-    a worker that dies does not lose the search: Dask reruns its fits
-    elsewhere. The refit of the best candidate runs in this process, as
-    without a cluster.
+    ``scatter``), not once per fit. The refit of the best candidate runs in
+    this process, as without a cluster.
+
+    A local cluster that this function starts gets, when its workers start
+    (and restart), the settings that make TensorFlow fits fast
+    (through Dask's documented configuration, listed in the user guide's
+    page on clusters): TensorFlow's pools sized to the workers' threads, glibc
+    malloc thresholds that let a training step reuse memory, no statistical
+    profiler, spaced-out upkeep. A cluster or client passed in, or a
+    scheduler address, is left as it is unless ``tune_workers=True``; the
+    user guide's page on clusters says what its operator sets instead.
+
+    Data that joblib scatters live on the workers that received them; Dask
+    cannot compute them again. A worker that dies takes its fits with it
+    (Dask reruns them elsewhere) and, if it held the only copy of the
+    scattered data, the search fails with ``FutureCancelledError``: run it
+    again.
 
     Parameters
     ----------
@@ -72,6 +82,14 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
         ``[X, y]``; searches in the block that are given these very objects
         use the copies already there. None: joblib sends each search's large
         arguments when the search starts.
+    tune_workers : bool, default=None
+        Register :class:`TensorFlowThreads` (pools sized to each worker's
+        threads) and :class:`LeanWorker` (glibc malloc thresholds) on the
+        cluster, also on workers that join or restart during the block.
+        None: only on a local cluster this function starts. On a cluster
+        passed in, the malloc thresholds and TensorFlow's pool sizes stay
+        for the life of each worker process; the plugins themselves are
+        unregistered on exit.
     **cluster_kwargs : dict
         More arguments for ``LocalCluster`` (``memory_limit``,
         ``dashboard_address``...), for ``"local"`` and ``"local:N"`` only. The
@@ -104,12 +122,12 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
     >>> from sklearn.model_selection import cross_val_score
     >>> from skfmnist import DenseClassifier
     >>> from skfmnist.dask import use_cluster
-    >>> X, y = make_classification(n_samples=200, n_features=20, random_state=0)
+    >>> X, y = make_classification(n_samples=100, n_features=20, random_state=0)
     >>> clf = DenseClassifier(hidden_layer_sizes=(16,), epochs=2, random_state=0)
-    >>> with use_cluster("local:2") as client:
-    ...     scores = cross_val_score(clf, X, y, cv=4)
+    >>> with use_cluster("local:2") as client:  # two worker processes
+    ...     scores = cross_val_score(clf, X, y, cv=2)
     ...     print(len(client.scheduler_info()["workers"]), scores.shape)
-    2 (4,)
+    2 (2,)
     """
     spec = parse_scheduler(scheduler) if isinstance(scheduler, str) else None
     if spec is None and not (
@@ -125,11 +143,13 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
             f"cluster that use_cluster starts, not to {scheduler!r}"
         )
     with contextlib.ExitStack() as stack:
+        own = False
         if isinstance(scheduler, Client):
             client = scheduler
         elif spec is None:  # a cluster object
             client = stack.enter_context(Client(scheduler, set_as_default=False))
         elif spec.kind == "local":
+            own = True
             cluster = stack.enter_context(_local_cluster(
                 spec.n_workers or _default_n_workers(),
                 threads_per_worker,
@@ -138,7 +158,10 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
             client = stack.enter_context(Client(cluster, set_as_default=False))
         else:
             client = stack.enter_context(Client(spec.address, set_as_default=False))
-        _register(client, stack)
+        if tune_workers is None:
+            tune_workers = own
+        if tune_workers:
+            _register(client, stack, (TensorFlowThreads(), LeanWorker()))
         parallel_kwargs = {} if scatter is None else {"scatter": list(scatter)}
         stack.enter_context(
             joblib.parallel_config(backend="dask", client=client, **parallel_kwargs)
@@ -154,18 +177,31 @@ class _ExpectedKillWarning(logging.Filter):
 
 
 @contextlib.contextmanager
-def _local_cluster(n_workers, threads_per_worker, **kwargs):
-    """A ``LocalCluster`` of worker processes, closed without false alarms."""
+def _local_cluster(n_workers, threads_per_worker, *, lean=True, **kwargs):
+    """A ``LocalCluster`` of worker processes, closed without false alarms.
+
+    ``lean=False`` leaves out the malloc and upkeep settings (the benchmark
+    measures what they save).
+    """
     # A free port: the scheduler serves HTTP even without a dashboard, and
     # its default port 8787 is often taken by another cluster.
     kwargs.setdefault("dashboard_address", ":0")
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=threads_per_worker,
-        processes=True,
-        **kwargs,
-    )
-    _space_out_upkeep(cluster)
+    # The scheduler and the nannies read the configuration when they start;
+    # each nanny keeps it and hands it, with the environment, to every worker
+    # process it starts or restarts.
+    with _spawn_settings(worker_config(threads_per_worker, lean=lean)):
+        # Each nanny keeps its own copy, for the workers it restarts: the
+        # nanny's snapshot of the global configuration shares its nested
+        # dictionaries, which dask.config.set restores on exit.
+        kwargs.setdefault(
+            "config", {"distributed": copy.deepcopy(dask.config.get("distributed"))}
+        )
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            **kwargs,
+        )
     try:
         yield cluster
     finally:
@@ -182,47 +218,56 @@ def _local_cluster(n_workers, threads_per_worker, **kwargs):
             nanny_log.removeFilter(quiet)
 
 
-def _space_out_upkeep(cluster):
-    """Give the scheduler and the nannies the workers' lean upkeep intervals.
+@contextlib.contextmanager
+def _spawn_settings(config):
+    """Set ``config`` while a local cluster starts; leave ``os.environ`` as it was.
 
-    They run in this process, on the cores the fits use, and their periodic
-    upkeep (loop delay every 20 ms, system monitor every 0.5 s, the nannies'
-    memory checks every 0.1 s) took most of this process's CPU time while
-    the cluster idled, and about a third of it during a search
-    (``benchmarks/bench_search.py`` reports the latter). The cluster closes
-    with the block, so nothing is restored.
+    A nanny takes its workers' environment from
+    ``distributed.nanny.pre-spawn-environ`` when it is created, except that
+    variables already in this process's environment win, and it writes the
+    result into this process's environment before each spawn. The block
+    hides those variables while the nannies are created (so that the
+    configuration decides), and puts this process's environment back after.
     """
-    intervals = LeanWorker().intervals()
-    for server in (cluster.scheduler, *cluster.workers.values()):
-        space_out(getattr(server, "periodic_callbacks", {}), intervals)
-
-
-#: The worker plugins use_cluster registers (a benchmark leaves one out to
-#: measure what it saves).
-_WORKER_PLUGINS = (LeanWorker, TensorFlowThreads)
-
-
-def _register(client, stack):
-    """Register the plugins; unregister on exit what this call registered."""
-    installed = not client.run_on_scheduler(_has_plugin, ReplicateScattered.name)
-    plugins = _WORKER_PLUGINS
+    names = config["distributed.nanny.pre-spawn-environ"]
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.pop(name, None)
     try:
-        client.register_plugin(ReplicateScattered())
-        for plugin in plugins:
-            client.register_plugin(plugin())
-    except (ImportError, ModuleNotFoundError, AttributeError) as exc:
-        raise RuntimeError(
-            f"the cluster could not load skfmnist's plugins ({exc}); "
-            f"{_SETUP_HINT}"
-        ) from exc
-    stack.callback(_unregister, client, installed, plugins)
+        with dask.config.set(config):
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def _unregister(client, installed, plugins):
+def _register(client, stack, plugins):
+    """Register ``plugins``; on exit, unregister exactly those registrations.
+
+    Each registration gets a name of its own, so that a plugin the user
+    registered (under skfmnist's names or others) stays; each removal runs
+    even when another fails.
+    """
+    tag = uuid.uuid4().hex[:8]
+    for plugin in plugins:
+        name = f"{plugin.name}-{tag}"
+        try:
+            client.register_plugin(plugin, name=name)
+        except (ImportError, ModuleNotFoundError, AttributeError) as exc:
+            raise RuntimeError(
+                f"the cluster could not load skfmnist's plugins ({exc}); "
+                f"{_SETUP_HINT}"
+            ) from exc
+        stack.callback(_unregister, client, name)
+
+
+def _unregister(client, name):
     if client.status != "running":
-        return
-    with contextlib.suppress(Exception):  # the cluster may be going away too
-        for plugin in plugins:
-            client.unregister_worker_plugin(plugin.name)
-        if installed:
-            client.run_on_scheduler(_uninstall_replication)
+        return  # the cluster is going away: nothing to leave behind
+    try:
+        client.unregister_worker_plugin(name)
+    except Exception as exc:  # noqa: BLE001 - the other steps still run
+        logger.warning("could not unregister worker plugin %s: %r", name, exc)

@@ -24,6 +24,9 @@ _M_MMAP_THRESHOLD = -3
 #: adjustment stops.
 MMAP_THRESHOLD = 32 * 1024 * 1024
 
+#: Whether :func:`settle_malloc_thresholds` succeeded in this process.
+settled = False
+
 
 def settle_malloc_thresholds():
     """Set glibc's thresholds to where its own adjustment would settle.
@@ -41,9 +44,12 @@ def settle_malloc_thresholds():
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
+    global settled
     mallopt = ctypes.CDLL(None).mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(
+    ok = bool(
         mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         and mallopt(_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)
     )
+    settled = settled or ok
+    return ok

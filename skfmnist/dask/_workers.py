@@ -1,28 +1,105 @@
-"""Worker plugins: TensorFlow's threads, and the worker's own upkeep.
+"""Worker settings and plugins: TensorFlow's threads, malloc, upkeep.
 
 Part of :mod:`skfmnist.dask`, which imports ``distributed`` first and says
-how to install it when it is missing.
+how to install it when it is missing. Everything here goes through
+``distributed``'s documented configuration and plugin APIs.
 """
 
+import asyncio
 import logging
+import os
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ._malloc import settle_malloc_thresholds
+from ._malloc import MMAP_THRESHOLD, settle_malloc_thresholds
 
 # The plugins report under the public module's name.
 logger = logging.getLogger("skfmnist.dask")
+
+_THREADS_ENV = "SKFMNIST_NUM_THREADS"
+
+#: glibc environment variables that fix malloc's thresholds where its own
+#: adjustment settles (mmap 32 MiB, trim 64 MiB), instead of the nanny's
+#: ``MALLOC_TRIM_THRESHOLD_=65536``, which freezes the mmap threshold at
+#: 128 KiB.
+MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD),
+    "MALLOC_TRIM_THRESHOLD_": str(2 * MMAP_THRESHOLD),
+}
+
+#: Dask configuration for workers that run TensorFlow fits (see
+#: :func:`worker_config`): no statistical profiler, and the periodic upkeep
+#: spaced out (loop delay every 1 s instead of 20 ms, system monitor every
+#: 2 s instead of 0.5 s, memory thresholds every 0.5 s instead of 0.1 s).
+LEAN_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1000ms",
+    "distributed.admin.system-monitor.interval": "2000ms",
+    "distributed.worker.memory.monitor-interval": "500ms",
+}
+
+
+def worker_config(threads_per_worker=None, *, lean=True):
+    """The Dask configuration skfmnist gives the clusters it starts.
+
+    Set it (``dask.config.set``) around the creation of a cluster, or put it
+    in the configuration of ``dask worker`` (``~/.config/dask/*.yaml``, or
+    ``DASK_*`` environment variables): the nanny passes
+    ``distributed.nanny.pre-spawn-environ`` to each worker process it starts
+    or restarts, before the process starts Python.
+
+    Parameters
+    ----------
+    threads_per_worker : int, default=None
+        Threads of each worker: TensorFlow's pools get as many
+        (``SKFMNIST_NUM_THREADS``). None: leave the pools to
+        ``OMP_NUM_THREADS``, which the nanny sets to 1.
+    lean : bool, default=True
+        Also the malloc thresholds (:data:`MALLOC_ENV`) and the upkeep
+        settings (:data:`LEAN_CONFIG`).
+
+    Returns
+    -------
+    config : dict
+        Dotted configuration keys and their values.
+
+    Examples
+    --------
+    >>> from skfmnist.dask._workers import worker_config
+    >>> env = worker_config(2)["distributed.nanny.pre-spawn-environ"]
+    >>> env["SKFMNIST_NUM_THREADS"], env["MALLOC_MMAP_THRESHOLD_"]
+    ('2', '33554432')
+    """
+    import dask
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    if lean:
+        environ.update(MALLOC_ENV)
+    if threads_per_worker:
+        environ[_THREADS_ENV] = str(threads_per_worker)
+    config = {"distributed.nanny.pre-spawn-environ": environ}
+    if lean:
+        config.update(LEAN_CONFIG)
+    return config
+
+
+def _worker_threads(worker):
+    # Worker.nthreads is the public count (``--nthreads``).
+    return getattr(worker, "nthreads", None)
 
 
 class TensorFlowThreads(WorkerPlugin):
     """Worker plugin: size TensorFlow's thread pools to the worker's threads.
 
-    Dask's nanny sets ``OMP_NUM_THREADS`` for each worker, but TensorFlow
-    sizes its own pools; left alone, every worker process would use all the
-    cores of its machine and the workers would oversubscribe them. On each
-    worker (those running now and those that join later) the plugin imports
-    TensorFlow quietly and calls :func:`skfmnist.set_num_threads` before any
-    task runs TensorFlow there.
+    Dask's nanny sets ``OMP_NUM_THREADS=1`` for each worker, but a worker may
+    have more threads, and TensorFlow sizes its own pools. On each worker
+    (those running now, and those that join or restart later) the plugin sets
+    ``SKFMNIST_NUM_THREADS``, which the first fit reads, and then imports
+    TensorFlow quietly and starts its runtime in a separate thread, so that
+    the worker's event loop (its heartbeats) never waits on the import.
+
+    Unregistering the plugin restores ``SKFMNIST_NUM_THREADS``; pools that
+    TensorFlow sized meanwhile keep their size for the life of the worker.
 
     Parameters
     ----------
@@ -38,7 +115,7 @@ class TensorFlowThreads(WorkerPlugin):
 
     See Also
     --------
-    use_cluster : Registers this plugin on the cluster it starts or joins.
+    use_cluster : Registers this plugin on the clusters it starts.
 
     Examples
     --------
@@ -53,7 +130,16 @@ class TensorFlowThreads(WorkerPlugin):
     def __init__(self, n_threads=None):
         self.n_threads = n_threads
 
-    def setup(self, worker):
+    async def setup(self, worker):
+        wanted = self.n_threads or _worker_threads(worker) or 1
+        self._previous = os.environ.get(_THREADS_ENV)
+        os.environ[_THREADS_ENV] = str(wanted)
+        address = getattr(worker, "address", "?")
+        await asyncio.get_running_loop().run_in_executor(
+            None, self._start, wanted, address
+        )
+
+    def _start(self, wanted, address):
         from .._engine.runtime import (
             filtered_stderr,
             get_num_threads,
@@ -61,7 +147,6 @@ class TensorFlowThreads(WorkerPlugin):
             start_runtime,
         )
 
-        wanted = self.n_threads or worker.state.nthreads
         # Sizing the pools creates TensorFlow's context, which probes for
         # GPUs and logs the outcome from C++ (a failed cuInit on machines
         # without one).
@@ -70,35 +155,33 @@ class TensorFlowThreads(WorkerPlugin):
                 self.n_threads_ = set_num_threads(wanted)
             except RuntimeError as exc:  # a task ran TensorFlow before
                 self.n_threads_ = get_num_threads()
-                logger.warning("worker %s: %s", worker.address, exc)
+                logger.warning("worker %s: %s", address, exc)
         start_runtime()
+
+    def teardown(self, worker):
+        previous = getattr(self, "_previous", None)
+        if previous is None:
+            os.environ.pop(_THREADS_ENV, None)
+        else:
+            os.environ[_THREADS_ENV] = previous
 
 
 class LeanWorker(WorkerPlugin):
-    """Worker plugin: keep the worker's own upkeep out of the fits' way.
+    """Worker plugin: glibc malloc thresholds for TensorFlow's allocations.
 
-    A Dask worker runs its tasks in a thread beside an event loop that wakes
-    up many times a second, and its nanny starts it with
-    ``MALLOC_TRIM_THRESHOLD_=65536``. Both cost a TensorFlow fit on a worker
-    with one core. On each worker the plugin:
+    Dask's nanny starts each worker with ``MALLOC_TRIM_THRESHOLD_=65536``,
+    which freezes glibc's mmap threshold at 128 KiB: every tensor of a
+    training step above that is a fresh mapping whose pages the kernel
+    zeroes one by one. On each worker (and each that joins or restarts) the
+    plugin sets the thresholds where glibc's own adjustment settles (mmap
+    32 MiB, trim 64 MiB), as ``MALLOC_ENV`` does for a worker started
+    with it. Only where the C library is glibc.
 
-    - sets glibc's malloc thresholds to where glibc's own adjustment settles
-      (mmap 32 MiB, trim 64 MiB). The nanny's setting freezes the mmap
-      threshold at 128 KiB, so every tensor of a training step above that is
-      a fresh mapping whose pages the kernel zeroes one by one. A worker then
-      keeps up to 64 MiB of freed memory per malloc arena for reuse. Only
-      where the C library is glibc;
-    - stops the statistical profiler, which samples every thread's stack
-      every 10 ms (the dashboard's Profile page stays empty);
-    - spaces out the loop's periodic upkeep: it measures its own delay once a
-      second instead of every 20 ms (Dask still warns when the loop is
-      blocked for seconds), samples the process's CPU, memory and I/O for
-      the dashboard every 2 s instead of every 0.5 s, and checks the
-      worker's memory against its spill, pause and terminate thresholds
-      every 0.5 s instead of every 0.1 s (``*_ms`` class attributes below).
-
-    Unregistering the plugin (as :func:`use_cluster` does on exit) restarts
-    the profiler and restores the intervals; the malloc thresholds stay.
+    The change lasts for the life of each worker process, also after the
+    plugin is unregistered, so :func:`use_cluster` registers it on a cluster
+    passed in only when asked (``tune_workers=True``). The other settings of
+    a lean worker (no profiler, spaced-out upkeep) exist only as Dask
+    configuration, read when a worker starts: see the user guide's page on clusters.
 
     Attributes
     ----------
@@ -107,15 +190,7 @@ class LeanWorker(WorkerPlugin):
 
     See Also
     --------
-    use_cluster : Registers this plugin on the cluster it starts or joins.
-
-    Notes
-    -----
-    ``benchmarks/bench_search.py`` runs the same search on a two-worker
-    ``LocalCluster`` with and without this plugin, and reports the workers'
-    share of CPU time in the kernel and the search's time beside joblib's
-    own process pool (``benchmarks/results/search.json``, and the table in
-    the user guide's page on clusters).
+    use_cluster : Registers this plugin when asked to tune a cluster.
 
     Examples
     --------
@@ -127,61 +202,5 @@ class LeanWorker(WorkerPlugin):
     name = "skfmnist-lean-worker"
     idempotent = True
 
-    #: Milliseconds between two measurements of the event loop's delay.
-    tick_ms = 1000
-    #: Milliseconds between two samples of the process's CPU, memory and I/O.
-    monitor_ms = 2000
-    #: Milliseconds between two checks of the worker's memory thresholds.
-    memory_monitor_ms = 500
-
-    def intervals(self):
-        """The intervals the plugin gives a worker's periodic callbacks.
-
-        Returns
-        -------
-        intervals : dict of str to int
-            Milliseconds by callback name: ``"tick"`` (the loop's delay),
-            ``"monitor"`` (the process's CPU, memory and I/O) and
-            ``"memory_monitor"`` (spill, pause and terminate thresholds).
-
-        Examples
-        --------
-        >>> from skfmnist.dask import LeanWorker
-        >>> LeanWorker().intervals()
-        {'tick': 1000, 'monitor': 2000, 'memory_monitor': 500}
-        """
-        return {"tick": self.tick_ms, "monitor": self.monitor_ms,
-                "memory_monitor": self.memory_monitor_ms}
-
     def setup(self, worker):
         self.malloc_settled_ = settle_malloc_thresholds()
-        callbacks = getattr(worker, "periodic_callbacks", {})
-        self._stopped = [
-            name for name in ("profile", "profile-cycle")
-            if name in callbacks and callbacks[name].is_running()
-        ]
-        for name in self._stopped:
-            callbacks[name].stop()
-        self._intervals = space_out(callbacks, self.intervals())
-
-    def teardown(self, worker):
-        # Called when use_cluster unregisters the plugin: a cluster passed in
-        # gets its profiler and intervals back. The malloc thresholds stay:
-        # glibc cannot go back to adjusting them by itself.
-        callbacks = getattr(worker, "periodic_callbacks", {})
-        for name in getattr(self, "_stopped", ()):
-            if name in callbacks:
-                callbacks[name].start()
-        space_out(callbacks, getattr(self, "_intervals", {}))
-
-
-def space_out(callbacks, intervals):
-    """Set the interval of each named periodic callback there is; return the
-    intervals they had."""
-    before = {}
-    for name, ms in intervals.items():
-        if name in callbacks:
-            # tornado reads callback_time again at each run.
-            before[name] = callbacks[name].callback_time
-            callbacks[name].callback_time = ms
-    return before
