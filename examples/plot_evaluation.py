@@ -16,8 +16,9 @@ are shown with their predictions by
 # ------------------------------
 # With ``early_stopping=True`` the classifier holds out
 # ``validation_fraction`` of the training data, records the validation loss and
-# accuracy of every epoch, stops when the validation loss has not improved for
-# ``n_iter_no_change`` epochs and keeps the weights of the best epoch. Without
+# accuracy of every epoch, stops when the validation accuracy has not improved
+# for more than ``n_iter_no_change`` epochs and keeps the weights of the best
+# epoch, as ``MLPClassifier`` does. Without
 # dropout and at a constant learning rate, this small network overfits the
 # sample quickly, which makes the point visible.
 # sphinx_gallery_thumbnail_number = 3

@@ -29,9 +29,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._engine.loop import Schedule, run_epochs
+from ._engine.loop import Schedule, Stopping, run_epochs
 from ._engine.runtime import start_runtime
-from ._engine.training import Engine, EpochRunner
+from ._engine.training import Engine, EpochRunner, logits_model_of
 from ._state import (
     detached_callbacks,
     history_from_data,
@@ -70,6 +70,29 @@ def positive_sizes(value, name):
         if not isinstance(size, numbers.Integral) or size < 1:
             raise ValueError(f"{name} must hold positive integers, got {value!r}.")
     return [int(size) for size in sizes]
+
+
+def _read_only(variable):
+    """A numpy copy of a Keras variable that cannot be written to."""
+    array = np.array(variable.numpy(), copy=True)
+    array.flags.writeable = False
+    return array
+
+
+def _add_stopping_attributes(state):
+    """Fill in, in a pickled state from before they existed, ``loss_``,
+    ``best_loss_``, ``validation_scores_`` and ``best_validation_score_``."""
+    curve = list(state.get("loss_curve_") or [])
+    state["loss_"] = curve[-1] if curve else None
+    scores = state["history_"].get("val_accuracy")
+    if state.get("early_stopping") and scores is not None:
+        scores = [float(value) for value in scores]
+        state.update(best_loss_=None, validation_scores_=scores,
+                     best_validation_score_=max(scores) if scores else None)
+    else:
+        state.update(best_loss_=min(curve) if curve else None,
+                     validation_scores_=None, best_validation_score_=None)
+    state["_stopping"] = None
 
 
 def _canonical(value):
@@ -142,7 +165,15 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         return None
 
     def _new_engine(self, model):
-        return Engine(model, self._augmentation(), self._inference_network(model))
+        network = self._inference_network(model)
+        if network is None:
+            return Engine(model, self._augmentation())
+        logits_model = logits_model_of(model)
+        return Engine(
+            model, self._augmentation(), network,
+            logits_network=self._inference_network(logits_model),
+            logits_model=logits_model,
+        )
 
     # -- fitting -----------------------------------------------------------
 
@@ -269,13 +300,16 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 "history_": self.history_, "loss_curve_": self.loss_curve_,
                 "n_iter_": self.n_iter_, "t_": self.t_,
                 "plateau": dict(self._plateau),
+                "stopping": self._stopping,
+                "validation_scores_": self.validation_scores_,
             }
         else:
             rng = check_random_state(self.random_state)
             model = self._new_model(keras, X.shape[1], len(classes_), rng)
             engine = self._new_engine(model)
             state = {"history_": pd.DataFrame(), "loss_curve_": [], "n_iter_": 0,
-                     "t_": 0, "plateau": None}
+                     "t_": 0, "plateau": None, "stopping": None,
+                     "validation_scores_": None}
 
         validation = self._validation_data(
             X, y_encoded, sample_weight, classes_, validation, rng, incremental
@@ -288,6 +322,10 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             label_smoothing=self.label_smoothing,
             steps_per_execution=self._steps_per_execution(X.shape[0]),
         )
+        if validation is not None:
+            # val_loss carries the penalty in the share the training loss
+            # does: one penalty per mini-batch, per unit of training weight.
+            validation["penalty_share"] = runner.steps / float(np.sum(sample_weight))
         schedule = Schedule(
             self.learning_rate_schedule, self.learning_rate, self.epochs, self.tol
         )
@@ -297,14 +335,12 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
                 schedule.plateau = state["plateau"]
         else:
             epochs, position = self.epochs, 0
-        early = None
-        if self.early_stopping and validation is not None and not incremental:
-            early = {"tol": self.tol, "patience": self.n_iter_no_change}
+        stopping = self._stopping_rule(state["stopping"], incremental)
         rows = run_epochs(
             keras, engine, runner,
             epochs=epochs, first_epoch=state["n_iter_"], schedule=schedule,
             first_position=position, callbacks=self.callbacks,
-            verbose=int(self.verbose), validation=validation, early_stopping=early,
+            verbose=int(self.verbose), validation=validation, stopping=stopping,
             divergence_hint=self._divergence_hint(),
         )
         n_iter = state["n_iter_"] + len(rows)
@@ -314,18 +350,66 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         )
         if len(state["history_"]):
             history = pd.concat([state["history_"], history])
+        loss_curve = [*state["loss_curve_"], *(r["loss"] for r in rows)]
         return {
             "classes_": classes_,
             "model_": engine.model,
             "history_": history,
-            "loss_curve_": [*state["loss_curve_"], *(r["loss"] for r in rows)],
+            "loss_curve_": loss_curve,
+            "loss_": loss_curve[-1],
             "n_iter_": n_iter,
             "t_": state["t_"] + runner.n_samples * len(rows),
+            **self._stopping_attributes(stopping, state, rows),
             "_engine": engine,
             "_random_state": rng,
             "_plateau": schedule.plateau,
             "_network": self._network_signature(),
         }
+
+    def _stopping_rule(self, carried, incremental):
+        """MLPClassifier's stopping rule for this fit, or None.
+
+        Without early stopping: the training loss (also counted, never
+        stopping, by ``partial_fit``); with it: the validation accuracy. A
+        warm fit or ``partial_fit`` carries the best value and the count of
+        the fits before, as ``MLPClassifier`` does; a new fit, or a change of
+        ``early_stopping``, starts afresh. ``partial_fit`` holds no data out,
+        so with ``early_stopping=True`` it has no rule.
+        """
+        if self.early_stopping and incremental:
+            return None
+        monitor = "val_accuracy" if self.early_stopping else "loss"
+        carried = carried if carried and carried["monitor"] == monitor else {}
+        return Stopping(
+            monitor, self.tol, self.n_iter_no_change,
+            best=carried.get("best"), count=carried.get("count", 0),
+        )
+
+    def _stopping_attributes(self, stopping, state, rows):
+        """``best_loss_``, ``validation_scores_``, ``best_validation_score_``
+        and the rule's state, following MLPClassifier's definitions."""
+        if stopping is None:
+            # partial_fit with early_stopping=True validates nothing; the
+            # weights moved on from the best epoch, so the next fit's rule
+            # starts afresh.
+            scores = list(state["validation_scores_"] or [])
+            return {"best_loss_": None, "validation_scores_": scores,
+                    "best_validation_score_": max(scores) if scores else None,
+                    "_stopping": None}
+        stopping_state = {"monitor": stopping.monitor, "best": float(stopping.best),
+                          "count": int(stopping.count)}
+        if stopping.monitor == "loss":
+            return {"best_loss_": stopping_state["best"], "validation_scores_": None,
+                    "best_validation_score_": None, "_stopping": stopping_state}
+        previous = state["stopping"]
+        scores = (
+            list(state["validation_scores_"] or [])
+            if previous and previous["monitor"] == "val_accuracy" else []
+        )
+        scores += [float(row["val_accuracy"]) for row in rows]
+        return {"best_loss_": None, "validation_scores_": scores,
+                "best_validation_score_": stopping_state["best"] if scores else None,
+                "_stopping": stopping_state}
 
     def _divergence_hint(self):
         return (
@@ -498,6 +582,42 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             )
         return proba
 
+    def predict_log_proba(self, X):
+        """Predict the logarithm of the class probabilities.
+
+        Computed from the network's logits (``log_softmax``; with test-time
+        views, a log-sum-exp of the views' log-probabilities), not as
+        ``np.log(predict_proba(X))``: a probability that underflows to 0
+        still has a finite logarithm here, where ``MLPClassifier`` returns
+        ``-inf``. ``np.exp`` of the result equals :meth:`predict_proba` to
+        floating-point rounding.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Natural logarithm of the probability of each class, columns in
+            the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, _flatten_images(X), reset=False, dtype=(np.float32, np.float64)
+        )
+        log_proba = self._engine.predict_log_proba(
+            X, self.predict_batch_size, self._test_time_views()
+        )
+        if not np.isfinite(log_proba).all():
+            raise ValueError(
+                "The network computed non-finite log-probabilities for some "
+                "samples: its weights or these inputs are out of the range it "
+                "can handle (scale pixels to [0, 1] with PixelScaler)."
+            )
+        return log_proba
+
     def predict(self, X):
         """Predict class labels: the most probable class of each sample.
 
@@ -513,6 +633,41 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    # -- MLPClassifier's fitted attributes read from the network -----------
+    # Properties, not stored arrays: a pickle holds the weights once, in the
+    # network's state.
+
+    def _dense_layers(self):
+        keras = start_runtime()
+        return [
+            layer for layer in self.model_.layers
+            if isinstance(layer, keras.layers.Dense)
+        ]
+
+    @property
+    def coefs_(self):
+        """Weight matrices of the fully connected layers, read-only copies."""
+        check_is_fitted(self)
+        return [_read_only(layer.kernel) for layer in self._dense_layers()]
+
+    @property
+    def intercepts_(self):
+        """Bias vectors of the fully connected layers, read-only copies."""
+        check_is_fitted(self)
+        return [_read_only(layer.bias) for layer in self._dense_layers()]
+
+    @property
+    def n_outputs_(self):
+        """Number of output units: one per class."""
+        check_is_fitted(self)
+        return len(self.classes_)
+
+    @property
+    def out_activation_(self):
+        """Name of the output activation function: "softmax"."""
+        check_is_fitted(self)
+        return "softmax"
 
     # -- pickling, tags ----------------------------------------------------
 
@@ -532,6 +687,8 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         if network is not None:
             variables = network_from_data(network, type(self).__name__)
             state["history_"] = history_from_data(state["history_"])
+        if network is not None and "loss_" not in state:
+            _add_stopping_attributes(state)
         super().__setstate__(state)
         if network is not None:
             # A file may have been edited: check the parameters before they

@@ -83,7 +83,11 @@ class ConvClassifier(BaseKerasClassifier):
         Fraction of the inputs of each fully connected layer dropped during
         training.
     alpha : float, default=0.0
-        Strength of the L2 penalty on the kernels of every layer.
+        Strength of the L2 penalty on the kernels of the convolutions and of
+        the fully connected layers (not on biases or batch normalisation), as
+        ``MLPClassifier``'s: each mini-batch adds
+        ``0.5 * alpha * sum(||W||^2) / n`` to its mean loss, ``n`` being its
+        number of samples (its sum of sample weights, with weights).
     shift : int, default=0
         Largest random shift, in pixels, of the training images (0 for none).
         Off by default: within the default epochs, shifts cost more accuracy
@@ -113,15 +117,20 @@ default="cosine"
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
     early_stopping : bool, default=False
-        Whether to stop when the loss of held-out data stops improving,
-        restoring the best weights (``X_val`` of ``fit``, else
-        ``validation_fraction`` of the training data).
+        Whether to stop when the accuracy of held-out data stops improving,
+        restoring the weights of the epoch of best accuracy (``X_val`` of
+        ``fit``, else ``validation_fraction`` of the training data), as
+        ``MLPClassifier`` does. Without it, training stops when the training
+        loss stops improving (see :class:`DenseClassifier`).
     validation_fraction : float, default=0.1
         Fraction of the training data held out for early stopping.
     n_iter_no_change : int, default=10
-        Number of epochs without improvement before early stopping stops.
+        Number of consecutive epochs without improvement that training
+        tolerates; the next one stops it.
     tol : float, default=1e-4
-        Minimum loss improvement that counts as one.
+        Improvement that counts as one: of the training loss, or of the
+        validation accuracy with early stopping (MLPClassifier's rule, see
+        :class:`DenseClassifier`).
     warm_start : bool, default=False
         When True, ``fit`` continues training the fitted model for
         ``epochs`` more epochs. Parameters that define the network
@@ -139,9 +148,13 @@ default="cosine"
     dtype : {"float32", "float64"}, default="float32"
         Floating-point type of weights and computation.
     steps_per_execution : int or "auto", default="auto"
-        Optimizer steps run per compiled call; changes speed only.
+        Optimizer steps run per compiled call: the same steps, weights and
+        predictions whatever it is; only the epoch's ``loss`` is summed
+        another way (see :class:`DenseClassifier`).
     predict_batch_size : int, default=2048
-        Number of samples per forward pass at prediction time.
+        Number of samples per forward pass at prediction time; other sizes
+        change the probabilities by rounding at most, within about 1e-5 of
+        their value in float32 (see :class:`DenseClassifier`).
 
     Attributes
     ----------
@@ -159,6 +172,25 @@ default="cosine"
         One row per epoch, as for :class:`DenseClassifier`.
     loss_curve_ : list of float
         The ``loss`` column as a list.
+    loss_ : float
+        The training loss of the last epoch.
+    best_loss_ : float or None
+        The smallest training loss reached; None with early stopping.
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch (one view, without test-time
+        augmentation) with early stopping; None without.
+    best_validation_score_ : float or None
+        The best of ``validation_scores_``; None without early stopping.
+    coefs_ : list of ndarray
+        Weight matrices of the fully connected layers only, from the
+        flattened output of the last block to the logits (the convolution
+        kernels are in ``model_``). Read-only copies, computed when read.
+    intercepts_ : list of ndarray
+        Bias vectors of the same layers, read-only copies.
+    n_outputs_ : int
+        Number of output units, one per class.
+    out_activation_ : str
+        Name of the output activation function, always "softmax".
     n_iter_ : int
         Number of epochs run, over all calls to fit and partial_fit.
     t_ : int
@@ -181,6 +213,10 @@ default="cosine"
     (5,)
     >>> clf[-1].model_.input_shape
     (None, 28, 28, 1)
+    >>> [coef.shape for coef in clf[-1].coefs_]
+    [(1568, 32), (32, 10)]
+    >>> clf.predict_log_proba(X[:5]).shape
+    (5, 10)
     """
 
     _parameter_constraints: dict = {
@@ -286,7 +322,9 @@ default="cosine"
     def _build_logits(self, inputs, n_classes, seeds):
         keras = import_keras()
         dtype = inputs.dtype
-        regularizer = keras.regularizers.L2(self.alpha) if self.alpha else None
+        # The numerator of MLPClassifier's penalty; the training step divides
+        # it by the batch's sample count (skfmnist._engine.training).
+        regularizer = keras.regularizers.L2(0.5 * self.alpha) if self.alpha else None
         pool = {"max": keras.layers.MaxPooling2D,
                 "average": keras.layers.AveragePooling2D}[self.pooling]
         x = inputs

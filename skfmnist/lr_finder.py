@@ -3,6 +3,20 @@
 Train a copy of the classifier while raising the learning rate exponentially,
 record the loss at each rate, and suggest the rate where the loss falls
 fastest (Smith, "Cyclical Learning Rates for Training Neural Networks", 2017).
+
+The suggestion is made robust to the noise of the per-batch loss:
+
+- a batch sweep has at least ``_MIN_BATCH_STEPS`` points, cycling through the
+  data as often as needed, so that small data still gives a curve;
+- the loss is smoothed over about a quarter of a decade of learning rates
+  (``smoothing="auto"``), enough to calm the noise without shifting the curve
+  far to the right, as a fixed 0.98 does on a short sweep;
+- the first points (the noisy start, where the bias-corrected average rests on
+  a few losses) are left out of the search;
+- the suggestion lies on the stretch where the smoothed loss falls steadily,
+  from 90% of its fall (from its highest level to its minimum) to 10% of it,
+  at the steepest point of that stretch. The steepest slope of the whole curve
+  is often a dip of noise at the start, which suggested ``min_lr``.
 """
 
 import math
@@ -15,6 +29,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from sklearn.utils.validation import _num_samples
 
 from ._base import BaseKerasClassifier, _flatten_images
 from ._engine.training import DivergedError
@@ -23,7 +38,16 @@ __all__ = ["LearningRateFinderResult", "find_learning_rate"]
 
 # Steps seen before divergence may stop the sweep: the first losses are noisy.
 _MIN_STEPS_BEFORE_STOP = 10
-_MIN_BATCH_STEPS = 50
+# Points of a batch sweep at the least, whatever the size of the data.
+_MIN_BATCH_STEPS = 100
+# "auto" smoothing: the average's time constant spans this many decades of
+# learning rate (a quarter of a decade is 4 points of a 100-point sweep over
+# six decades), within the bounds of the factor below.
+_SMOOTHING_DECADES = 0.25
+_MAX_AUTO_SMOOTHING = 0.98
+# The steady fall runs from this fraction of the fall above the minimum down
+# to the complementary fraction.
+_FALL_FRACTION = 0.9
 
 
 @dataclass
@@ -36,11 +60,12 @@ class LearningRateFinderResult:
         One row per step (``schedule="batch"``) or epoch (``"epoch"``):
         ``learning_rate``, ``loss`` and ``smoothed_loss``.
     suggestion : float
-        Learning rate where the smoothed loss falls fastest, before its
-        minimum.
+        Learning rate where the smoothed loss falls fastest on the stretch
+        where it falls steadily, before its minimum (the noisy first points
+        left out).
     min_loss_learning_rate : float
-        Learning rate at the smallest smoothed loss; a tenth of it is another
-        common choice.
+        Learning rate at the smallest smoothed loss (the noisy first points
+        left out); a tenth of it is another common choice.
     schedule : str
         "batch" or "epoch".
 
@@ -100,12 +125,58 @@ def _smooth(losses, smoothing):
     return np.asarray(smoothed)
 
 
-def _suggest(learning_rates, smoothed):
-    best = int(np.nanargmin(smoothed))
+def _auto_smoothing(n_points, min_lr, max_lr):
+    """Factor whose average spans ``_SMOOTHING_DECADES`` of the sweep."""
+    per_decade = (n_points - 1) / math.log10(max_lr / min_lr)
+    factor = 1 - 1 / max(1.0, _SMOOTHING_DECADES * per_decade)
+    return float(min(factor, _MAX_AUTO_SMOOTHING))
+
+
+def _noisy_start(n_points, smoothing):
+    """Number of first points left out of the suggestion.
+
+    Twice the average's time constant (the bias-corrected average rests on
+    few losses before that), at least a twentieth of the sweep, at most a
+    quarter of it.
+    """
+    span = 2 / (1 - smoothing) if smoothing else 1
+    return int(min(max(math.ceil(span), n_points // 20), n_points // 4))
+
+
+def _suggest(learning_rates, smoothed, skip=0):
+    """``(suggestion, rate at the minimum)`` from a smoothed loss curve.
+
+    The first ``skip`` points are left out. The steady fall is the stretch
+    before the minimum from the last point at or above ``_FALL_FRACTION`` of
+    the fall (from the highest smoothed loss before the minimum down to the
+    minimum) to the first point at or below the complementary fraction; the
+    suggestion is its point of steepest descent against the logarithm of the
+    rate. Without such a stretch (the loss never falls), the rate at the
+    minimum.
+    """
+    rates = np.asarray(learning_rates, dtype=float)[skip:]
+    loss = np.asarray(smoothed, dtype=float)[skip:]
+    finite = np.isfinite(loss)
+    if not finite.any():
+        rate = float(learning_rates[0])
+        return rate, rate
+    best = int(np.nanargmin(np.where(finite, loss, np.nan)))
+    at_minimum = float(rates[best])
     if best < 2:
-        return float(learning_rates[best]), float(learning_rates[best])
-    slopes = np.gradient(smoothed[: best + 1], np.log(learning_rates[: best + 1]))
-    return float(learning_rates[int(np.argmin(slopes))]), float(learning_rates[best])
+        return at_minimum, at_minimum
+    before = loss[: best + 1]
+    top = int(np.nanargmax(before))
+    drop = before[top] - before[best]
+    if not drop > 0:
+        return at_minimum, at_minimum
+    high = before[best] + _FALL_FRACTION * drop
+    low = before[best] + (1 - _FALL_FRACTION) * drop
+    start = top + int(np.flatnonzero(before[top:] >= high)[-1])
+    stop = start + int(np.flatnonzero(before[start:] <= low)[0])
+    slopes = np.gradient(before, np.log(rates[: best + 1]))
+    steepest = start + int(np.nanargmin(slopes[start : stop + 1]))
+    return float(rates[steepest]), at_minimum
+
 
 class _Sweep:
     """Learning rates of the sweep, the losses seen, and when to stop."""
@@ -134,7 +205,7 @@ class _Sweep:
         )
 
 
-def _batch_sweep(model, X, y, sample_weight, sweep, num_steps):
+def _batch_sweep(model, X, y, sample_weight, sweep):
     """One optimizer step per rate, each a ``partial_fit`` on one mini-batch."""
     X = _flatten_images(X)
     y = np.asarray(y)
@@ -147,7 +218,6 @@ def _batch_sweep(model, X, y, sample_weight, sweep, num_steps):
         model.set_params(class_weight=None)
     batch_size = min(model.batch_size, n_samples)
     steps = math.ceil(n_samples / batch_size)
-    sweep.set_points(num_steps or max(steps, _MIN_BATCH_STEPS))
     rng = check_random_state(model.random_state)
     classes = np.unique(y)
     for i, rate in enumerate(sweep.rates):
@@ -165,12 +235,11 @@ def _batch_sweep(model, X, y, sample_weight, sweep, num_steps):
             return
 
 
-def _epoch_sweep(model, X, y, sample_weight, sweep, epochs):
+def _epoch_sweep(model, X, y, sample_weight, sweep):
     """One rate per epoch, set and read by a Keras callback during ``fit``."""
     from ._engine.runtime import import_keras
 
     keras = import_keras()
-    sweep.set_points(epochs)
 
     class EpochSweep(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -180,7 +249,11 @@ def _epoch_sweep(model, X, y, sample_weight, sweep, epochs):
             if sweep.record(logs["loss"]):
                 self.model.stop_training = True
 
-    model.set_params(epochs=epochs, callbacks=[EpochSweep()])
+    # n_iter_no_change=epochs: the loss rises at the end of a sweep, and
+    # MLPClassifier's stopping rule must not cut it short.
+    epochs = len(sweep.rates)
+    model.set_params(epochs=epochs, callbacks=[EpochSweep()],
+                     n_iter_no_change=epochs)
     try:
         model.fit(X, y, sample_weight=sample_weight)
     except DivergedError:
@@ -247,12 +320,15 @@ def find_learning_rate(
         Raise the rate every mini-batch or every epoch.
     num_steps : int, default=None
         Number of mini-batches of a "batch" sweep; None is one pass over the
-        data, but at least 50 steps (cycling over the data again).
+        data, but at least 100 steps (cycling over the data as often as
+        needed).
     epochs : int, default=40
         Number of epochs of an "epoch" sweep.
     smoothing : float or "auto", default="auto"
-        Factor of the exponential moving average of the loss; "auto" is 0.98
-        for "batch" and 0 (no smoothing) for "epoch".
+        Factor of the exponential moving average of the loss. "auto" averages
+        over about a quarter of a decade of learning rates for "batch"
+        (``1 - 4 / points_per_decade``, at most 0.98: 0.76 for 100 points
+        over six decades) and does not smooth for "epoch".
     divergence_threshold : float or None, default=4.0
         Stop once the smoothed loss exceeds this multiple of its minimum, or
         is not finite; None always runs to ``max_lr``.
@@ -263,6 +339,11 @@ def find_learning_rate(
     -------
     result : LearningRateFinderResult
         The loss per learning rate, the suggested rate and a ``plot`` method.
+        The suggestion leaves out the first points of the curve (twice the
+        smoothing's time constant, at least a twentieth of the sweep), and
+        lies where the smoothed loss falls steadily: the steepest point
+        between 90% and 10% of the fall from its highest level to its
+        minimum.
 
     See Also
     --------
@@ -300,13 +381,22 @@ def find_learning_rate(
         verbose=0,
         callbacks=None,
     )
-    if smoothing == "auto":
-        smoothing = 0.98 if schedule == "batch" else 0.0
-    sweep = _Sweep(min_lr, max_lr, smoothing, divergence_threshold)
     if schedule == "batch":
-        _batch_sweep(model, X, y, sample_weight, sweep, num_steps)
+        n_samples = _num_samples(X)
+        steps = math.ceil(n_samples / min(model.batch_size, n_samples))
+        n_points = num_steps or max(steps, _MIN_BATCH_STEPS)
     else:
-        _epoch_sweep(model, X, y, sample_weight, sweep, epochs)
+        n_points = epochs
+    if smoothing == "auto":
+        smoothing = (
+            _auto_smoothing(n_points, min_lr, max_lr) if schedule == "batch" else 0.0
+        )
+    sweep = _Sweep(min_lr, max_lr, smoothing, divergence_threshold)
+    sweep.set_points(n_points)
+    if schedule == "batch":
+        _batch_sweep(model, X, y, sample_weight, sweep)
+    else:
+        _epoch_sweep(model, X, y, sample_weight, sweep)
     losses = sweep.losses
     rates = sweep.rates
     history = pd.DataFrame(
@@ -317,6 +407,7 @@ def find_learning_rate(
         }
     )
     suggestion, at_minimum = _suggest(
-        history["learning_rate"].to_numpy(), history["smoothed_loss"].to_numpy()
+        history["learning_rate"].to_numpy(), history["smoothed_loss"].to_numpy(),
+        skip=_noisy_start(len(rates), smoothing),
     )
     return LearningRateFinderResult(history, suggestion, at_minimum, schedule)

@@ -103,6 +103,25 @@ def sample_calls(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def quarter_sample(monkeypatch):
+    """Make ``--sample`` load a quarter of the bundled sample (the first 50
+    training and 25 test images of each class): for the commands that train
+    CNNs, whose tests check what the command writes, not how well it learns."""
+    real = _cli_data.load_sample
+
+    def load(**kwargs):
+        bunch = real(**kwargs)
+        per_class = 50 if kwargs.get("subset", "train") == "train" else 25
+        keep = np.sort(np.concatenate(
+            [np.flatnonzero(bunch.target == c)[:per_class] for c in range(10)]
+        ))
+        bunch.data, bunch.target = bunch.data[keep], bunch.target[keep]
+        return bunch
+
+    monkeypatch.setattr(_cli_data, "load_sample", load)
+
+
 # -- train --------------------------------------------------------------------
 
 
@@ -400,7 +419,7 @@ def test_ctrl_c_after_an_epoch_keeps_it_and_reports(tmp_path, capsys, monkeypatc
 # -- experiments and search -----------------------------------------------------
 
 
-def test_experiments_table(tmp_path, capsys):
+def test_experiments_table(tmp_path, capsys, quarter_sample):
     out = tmp_path / "experiments"
     status = main(["experiments", "--sample", "--epochs-scale", "0.05", "--quiet",
                    "--out", str(out)])
@@ -552,7 +571,7 @@ def test_epoch_line_format():
 # -- --model conv ---------------------------------------------------------------
 
 
-def test_train_conv_writes_a_report_of_the_cnn(tmp_path, capsys):
+def test_train_conv_writes_a_report_of_the_cnn(tmp_path, capsys, quarter_sample):
     out = tmp_path / "conv"
     status = main(["train", "--model", "conv", "--sample", "--epochs", "1",
                    "--seed", "0", "--out", str(out)])
@@ -573,7 +592,7 @@ def test_hidden_is_refused_with_model_conv(capsys):
     assert "--hidden: sets the layers of --model dense only" in capsys.readouterr().err
 
 
-def test_search_conv_grids_the_filters(tmp_path, capsys):
+def test_search_conv_grids_the_filters(tmp_path, capsys, quarter_sample):
     out = tmp_path / "search"
     status = main(["search", "--model", "conv", "--sample", "--epochs", "1",
                    "--filters-grid", "2", "4", "--cv", "2", "--quiet",

@@ -331,11 +331,24 @@ def test_loss_and_val_loss_measure_the_same_objective(blobs):
     )
 
 
+def _penalty_numerator(clf, alpha):
+    """MLPClassifier's 0.5 * alpha * sum(||W||^2) over the kernels."""
+    return 0.5 * alpha * sum(
+        (layer.kernel.numpy().astype(np.float64) ** 2).sum()
+        for layer in clf.model_.layers if isinstance(layer, keras.layers.Dense)
+    )
+
+
 def test_val_loss_matches_keras_evaluate_without_smoothing(blobs):
     X, y = blobs
-    clf = defaults(alpha=1e-3).fit(X, y, X_val=X[:60], y_val=y[:60])
+    alpha = 1e-3
+    clf = defaults(alpha=alpha).fit(X, y, X_val=X[:60], y_val=y[:60])
+    # Keras adds the layers' L2(alpha / 2) whole; val_loss adds it in the
+    # share the training loss carries: one per batch (8 of 32), per sample.
     keras_loss = clf.model_.evaluate(X[:60], y[:60], verbose=0)[0]
-    assert clf.history_["val_loss"].iloc[-1] == pytest.approx(keras_loss, rel=1e-5)
+    numerator = _penalty_numerator(clf, alpha)
+    expected = keras_loss - numerator + numerator * 8 / len(y)
+    assert clf.history_["val_loss"].iloc[-1] == pytest.approx(expected, rel=1e-5)
 
 
 def test_val_loss_is_the_smoothed_cross_entropy_plus_penalty(blobs):
@@ -347,10 +360,8 @@ def test_val_loss_is_the_smoothed_cross_entropy_plus_penalty(blobs):
     proba = clf.predict_proba(X[:60])
     log_p = np.log(proba)
     nll = -(1 - smoothing) * log_p[np.arange(60), y[:60]] - smoothing * log_p.mean(1)
-    penalty = alpha * sum(
-        (layer.kernel.numpy() ** 2).sum()
-        for layer in clf.model_.layers if isinstance(layer, keras.layers.Dense)
-    )
+    # One penalty per training batch (8 of 32 samples), per training sample.
+    penalty = _penalty_numerator(clf, alpha) * 8 / len(y)
     assert clf.history_["val_loss"].iloc[-1] == pytest.approx(
         nll.mean() + penalty, rel=1e-7
     )
@@ -374,10 +385,12 @@ def test_early_stopping_uses_the_given_validation_data(blobs):
     X, y = blobs
     clf = defaults(early_stopping=True, n_iter_no_change=1, tol=10.0, epochs=10)
     clf.fit(X, y, X_val=X[:50], y_val=y[:50])
-    # tol=10 means no epoch ever improves: stop after 1 + n_iter_no_change.
-    assert clf.n_iter_ == 2
+    # tol=10 means no epoch after the first improves: as MLPClassifier, stop
+    # after 1 + n_iter_no_change + 1.
+    assert clf.n_iter_ == 3
+    assert len(clf.validation_scores_) == 3
     # The whole training set was trained on (no split taken off it).
-    assert clf.t_ == 2 * len(y)
+    assert clf.t_ == 3 * len(y)
 
 
 # -- pickling keeps going ----------------------------------------------------------

@@ -7,8 +7,9 @@ from skfmnist import (
     LearningRateFinderResult,
     PixelScaler,
     find_learning_rate,
+    load_sample,
 )
-from skfmnist.lr_finder import _smooth, _suggest
+from skfmnist.lr_finder import _auto_smoothing, _noisy_start, _smooth, _suggest
 
 
 def small(**params):
@@ -32,10 +33,17 @@ def test_batch_sweep_is_one_pass_with_geometric_rates(blobs):
     assert 1e-4 <= result.suggestion <= result.min_loss_learning_rate <= 1e-1
 
 
-def test_default_sweep_covers_at_least_fifty_steps(blobs):
+def test_default_sweep_covers_at_least_a_hundred_steps(blobs):
     X, y = blobs
     result = find_learning_rate(small(), X, y, divergence_threshold=None)
-    assert len(result.history) == 50  # 240 samples / 16 = 15 steps, cycled
+    assert len(result.history) == 100  # 240 samples / 16 = 15 steps, cycled
+    # The default smoothing spans a quarter of a decade: 100 points over
+    # six decades are 16.5 a decade, a time constant of about 4 points.
+    raw = result.history["loss"].to_numpy()
+    smoothing = _auto_smoothing(100, 1e-6, 1.0)
+    assert smoothing == pytest.approx(1 - 1 / (0.25 * 99 / 6))
+    np.testing.assert_allclose(result.history["smoothed_loss"],
+                               _smooth(raw, smoothing))
 
 
 def test_divergence_stops_the_sweep(blobs):
@@ -53,6 +61,12 @@ def test_epoch_schedule_reproduces_the_notebook_sweep(blobs):
     )
     expected = 1e-3 * 10 ** (np.arange(5) / 20)
     assert np.allclose(result.history["learning_rate"], expected)
+    # MLPClassifier's stopping rule does not cut the sweep short.
+    impatient = find_learning_rate(
+        small(n_iter_no_change=1, tol=10.0), X, y, schedule="epoch", epochs=5,
+        divergence_threshold=None,
+    )
+    assert len(impatient.history) == 5
     # No smoothing by default for an epoch sweep.
     assert np.allclose(result.history["loss"], result.history["smoothed_loss"])
 
@@ -119,3 +133,48 @@ def test_smoothing_and_suggestion_helpers():
     suggestion, at_minimum = _suggest(rates, smoothed)
     assert at_minimum == pytest.approx(1e-1)
     assert suggestion == pytest.approx(1e-3)
+    # The noisy start: twice the time constant, a twentieth to a quarter.
+    assert _noisy_start(100, 0.75) == 8
+    assert _noisy_start(400, 0.95) == 40
+    assert _noisy_start(20, 0.98) == 5
+
+
+def synthetic_sweep(seed, n_points=100):
+    """A range test's loss: flat, falling from 3e-4 to 3e-2, then diverging;
+    noise of 0.08, and a dip of noise in the first points."""
+    rng = np.random.RandomState(seed)
+    rates = np.logspace(-6, 0, n_points)
+    position = np.log10(rates)
+    fall = 1.9 / (1 + np.exp(-(position + 2.5) * 4))
+    loss = 2.4 - fall + np.where(rates > 0.05, 40 * (rates - 0.05), 0.0)
+    loss = loss + rng.normal(0, 0.08, n_points)
+    loss[1:4] -= 0.5
+    return rates, loss
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_suggestion_ignores_the_noisy_start_and_lies_on_the_fall(seed):
+    rates, loss = synthetic_sweep(seed)
+    smoothing = _auto_smoothing(len(rates), rates[0], rates[-1])
+    smoothed = _smooth(loss, smoothing)
+    suggestion, at_minimum = _suggest(rates, smoothed,
+                                      skip=_noisy_start(len(rates), smoothing))
+    assert 3e-4 <= suggestion <= 3e-2 and suggestion < at_minimum
+    # The old rule, the steepest point of the whole curve before the
+    # minimum, took the dip at the start.
+    best = int(np.argmin(smoothed))
+    slopes = np.gradient(smoothed[: best + 1], np.log(rates[: best + 1]))
+    assert rates[int(np.argmin(slopes))] < 1e-5
+
+
+@pytest.mark.parametrize("hidden_layer_sizes", [(256, 128), (32,)])
+def test_default_sweep_on_the_sample_suggests_a_usable_rate(hidden_layer_sizes):
+    X, y = load_sample(return_X_y=True)
+    pipe = make_pipeline(
+        PixelScaler(),
+        DenseClassifier(hidden_layer_sizes=hidden_layer_sizes, random_state=0),
+    )
+    result = find_learning_rate(pipe, X, y)
+    assert len(result.history) > 50  # 16 batches of 128, cycled to 100 steps
+    assert 1e-4 <= result.suggestion <= 1e-1
+    assert result.suggestion < result.min_loss_learning_rate

@@ -27,7 +27,7 @@ from sphinx.util.docutils import SphinxDirective
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 # Order of the results files in the targets table; others follow by name.
 ORDER = ("fit_epoch", "predict", "fit_default", "fit_grid", "conv_default",
-         "conv_epoch", "conv_predict", "soak", "search", "persist")
+         "conv_epoch", "conv_predict", "soak", "search", "persist", "serve")
 # The script that writes each results file, for the "not measured yet" note.
 SCRIPTS = {
     "fit_epoch": "bench_fit.py --only epoch",
@@ -40,6 +40,7 @@ SCRIPTS = {
     "soak": "bench_soak.py",
     "search": "bench_search.py",
     "persist": "bench_persist.py",
+    "serve": "bench_serve.py",
 }
 LIBRARIES = ("python", "tensorflow", "keras", "scikit-learn", "numpy", "skfmnist")
 

@@ -6,6 +6,8 @@ ORDER = (
     "plot_evaluation.py",
     "plot_lr_finder.py",
     "plot_grid_search.py",
+    "plot_cnn.py",
+    "plot_onnx_export.py",
 )
 
 

@@ -1,4 +1,4 @@
-"""The epoch loop: schedule, Keras callbacks, early stopping, divergence, Ctrl-C.
+"""The epoch loop: schedule, Keras callbacks, stopping rules, divergence, Ctrl-C.
 
 Callbacks are driven by Keras' own contract, as ``Model.fit`` drives them:
 ``on_train_begin``, ``on_epoch_begin(epoch)``, ``on_train_batch_begin/end``
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .training import DivergedError
 
-__all__ = ["Schedule", "run_epochs"]
+__all__ = ["Schedule", "Stopping", "run_epochs"]
 
 # Learning rate reached at the end of a cosine schedule, as a fraction.
 COSINE_FLOOR = 0.01
@@ -63,6 +63,65 @@ class Schedule:
             state["wait"] = 0
 
 
+@dataclass
+class Stopping:
+    """MLPClassifier's stopping rule, with its state.
+
+    After each epoch the monitored value is compared with the best so far:
+    the training ``"loss"`` must fall below ``best - tol``, the
+    ``"val_accuracy"`` rise to ``best + tol`` or above, or the epoch counts
+    as one without improvement. Training stops once more than ``patience``
+    epochs in a row did not improve (``count > patience``, as
+    ``MLPClassifier`` compares ``_no_improvement_count > n_iter_no_change``).
+    ``best`` is the best value seen, improved by any amount. For
+    ``"val_accuracy"`` the weights of the best epoch come back at the end.
+    ``best``, ``count`` and ``monitor`` are plain data that a warm fit
+    carries over, as ``MLPClassifier`` carries ``best_loss_``,
+    ``best_validation_score_`` and its count.
+    """
+
+    monitor: str
+    tol: float
+    patience: int
+    best: float | None = None
+    count: int = 0
+
+    def __post_init__(self):
+        if self.best is None:
+            self.best = math.inf if self.monitor == "loss" else -math.inf
+
+    @property
+    def restores(self):
+        """Whether the weights of the best epoch come back at the end."""
+        return self.monitor == "val_accuracy"
+
+    def update(self, row):
+        """Note an epoch's metrics; return True when its value is a new best."""
+        value = row[self.monitor]
+        if self.monitor == "loss":
+            worse = value > self.best - self.tol
+            improved = value < self.best
+        else:
+            worse = value < self.best + self.tol
+            improved = value > self.best
+        self.count = self.count + 1 if worse else 0
+        if improved:
+            self.best = value
+        return improved
+
+    @property
+    def exhausted(self):
+        return self.count > self.patience
+
+    def message(self):
+        what = ("Training loss" if self.monitor == "loss"
+                else "Validation score (accuracy)")
+        return (
+            f"{what} did not improve more than tol={self.tol:g} for "
+            f"{self.patience} consecutive epochs. Stopping."
+        )
+
+
 def _check_finite(value, epoch, hint):
     if not math.isfinite(value):
         raise DivergedError(
@@ -73,7 +132,7 @@ def _check_finite(value, epoch, hint):
 
 def run_epochs(
     keras, engine, runner, *, epochs, first_epoch, schedule, first_position,
-    callbacks, verbose, validation, early_stopping, divergence_hint,
+    callbacks, verbose, validation, stopping, divergence_hint,
 ):
     """Train ``epochs`` epochs; return one dict of metrics per epoch run.
 
@@ -101,10 +160,11 @@ def run_epochs(
     validation : dict or None
         ``X``, ``y``, ``sample_weight``, ``label_smoothing``, ``batch_size``
         of held-out data, evaluated after each epoch.
-    early_stopping : dict or None
-        ``tol`` and ``patience``: stop when the validation loss has not
-        improved by ``tol`` for ``patience`` epochs, and restore the weights
-        of the best epoch.
+    stopping : Stopping or None
+        The stopping rule, updated in place after each epoch; with
+        ``monitor="val_accuracy"`` the weights of the best epoch are restored
+        at the end (those the model starts with, when a carried-over ``best``
+        is not beaten). None never stops before ``epochs``.
     divergence_hint : str
         What to try, appended to the error when the loss is not finite.
 
@@ -123,7 +183,10 @@ def run_epochs(
     )
     model.stop_training = False
     rows = []
-    best = {"loss": math.inf, "weights": None, "wait": 0}
+    best_weights = None
+    if stopping is not None and stopping.restores and math.isfinite(stopping.best):
+        # A warm fit starts from the best weights of the fit before.
+        best_weights = model.get_weights()
     last_complete = None
     callback_list.on_train_begin()
     try:
@@ -154,12 +217,14 @@ def run_epochs(
                 _check_finite(math.nan, epoch, divergence_hint)
             rows.append(row)
             callback_list.on_epoch_end(epoch, dict(row))
-            monitored = row.get("val_loss", row["loss"])
-            schedule.update(monitored)
-            if early_stopping is not None and _stop_early(
-                best, model, monitored, early_stopping, verbose
-            ):
-                break
+            schedule.update(row.get("val_loss", row["loss"]))
+            if stopping is not None:
+                if stopping.update(row) and stopping.restores:
+                    best_weights = model.get_weights()
+                if stopping.exhausted and i + 1 < epochs:
+                    if verbose:
+                        print(stopping.message())
+                    break
             if model.stop_training:
                 break
     except KeyboardInterrupt:
@@ -174,8 +239,8 @@ def run_epochs(
             UserWarning,
             stacklevel=4,
         )
-    if best["weights"] is not None:
-        model.set_weights(best["weights"])
+    if best_weights is not None:
+        model.set_weights(best_weights)
     callback_list.on_train_end(dict(rows[-1]) if rows else None)
     return rows
 
@@ -186,20 +251,3 @@ def _all_finite(array):
     return not np.issubdtype(array.dtype, np.floating) or bool(
         np.isfinite(array).all()
     )
-
-
-def _stop_early(best, model, monitored, early_stopping, verbose):
-    """Track the best validation loss; return True when patience ran out."""
-    if monitored < best["loss"] - early_stopping["tol"]:
-        best.update(loss=monitored, wait=0, weights=model.get_weights())
-        return False
-    best["wait"] += 1
-    if best["wait"] < early_stopping["patience"]:
-        return False
-    if verbose:
-        print(
-            f"Validation loss did not improve by more than "
-            f"tol={early_stopping['tol']} for {early_stopping['patience']} "
-            "epochs: stopping."
-        )
-    return True

@@ -8,6 +8,13 @@ slices mini-batches out of tensors already in memory. The optimizer steps are
 exactly the ones ``fit`` would take: ``ceil(n / batch_size)`` per epoch, the
 last one on the remaining samples, in a freshly shuffled order each epoch.
 
+The weight penalty follows scikit-learn's ``MLPClassifier``: the layers'
+regularization losses (``model.losses``, the numerator ``0.5 * alpha *
+||W||^2``) are divided by the sum of the sample weights of each mini-batch
+(its number of samples, without weights) before they join that batch's
+weighted mean loss, so the last, smaller batch of an epoch carries a larger
+share, exactly as in ``MLPClassifier._backprop``.
+
 An :class:`Engine` belongs to one fitted model and is owned by the estimator
 that owns the model; nothing global refers to either, so a deleted estimator
 takes its model, its compiled graphs and its training tensors with it.
@@ -19,7 +26,7 @@ import numpy as np
 
 from .runtime import import_keras
 
-__all__ = ["DivergedError", "Engine", "EpochRunner"]
+__all__ = ["DivergedError", "Engine", "EpochRunner", "logits_model_of"]
 
 # Rows are padded to a multiple of this before inference: very small float32
 # batches take other matrix kernels, whose last-bit rounding would make a
@@ -113,9 +120,19 @@ def _smoothed_nll(tf, logits, y, smoothing):
 
 
 def _penalty(tf, logits_model, dtype):
-    """The sum of the model's regularization losses at its current weights."""
+    """The sum of the model's regularization losses at its current weights.
+
+    This is the numerator of the penalty: a training step divides it by the
+    batch's sum of sample weights (see the module's docstring).
+    """
     losses = logits_model.losses
     return tf.cast(tf.add_n(losses), dtype) if losses else tf.zeros([], dtype)
+
+
+def logits_model_of(model):
+    """The Keras model from ``model``'s input to its layer named "logits"."""
+    keras = import_keras()
+    return keras.Model(model.inputs, model.get_layer("logits").output)
 
 
 def _train_function(logits_model, optimizer, label_smoothing, augment):
@@ -133,19 +150,21 @@ def _train_function(logits_model, optimizer, label_smoothing, augment):
     def step(X, y, w, seed):
         if augment is not None:
             X = augment(X, seed)
+        weight = tf.reduce_sum(w)
         with tf.GradientTape() as tape:
             logits = logits_model(X, training=True)
             nll = _smoothed_nll(tf, logits, y, smoothing)
-            # Weights are normalised by their sum, so integer weights are
-            # exactly equivalent to repeated samples, as in scikit-learn.
-            loss = tf.math.divide_no_nan(tf.reduce_sum(w * nll), tf.reduce_sum(w))
-            penalty = _penalty(tf, logits_model, loss.dtype)
-            objective = loss + penalty
+            # As MLPClassifier: the weighted mean loss plus the penalty
+            # 0.5 * alpha * ||W||^2, both divided by the batch's sum of
+            # weights, so integer weights are exactly equivalent to repeated
+            # samples. A batch of zero weight contributes nothing.
+            penalty = _penalty(tf, logits_model, weight.dtype)
+            penalty = tf.where(weight > 0, penalty, tf.zeros_like(penalty))
+            total = tf.reduce_sum(w * nll) + penalty
+            objective = tf.math.divide_no_nan(total, weight)
         apply(tape.gradient(objective, variables))
         correct = tf.cast(tf.argmax(logits, axis=1, output_type=tf.int32) == y, w.dtype)
-        weight = tf.reduce_sum(w)
-        return tf.reduce_sum(w * nll) + penalty * weight, tf.reduce_sum(
-            w * correct), weight
+        return total, tf.reduce_sum(w * correct), weight
 
     @tf.function(
         input_signature=[
@@ -188,6 +207,23 @@ def _compile_forward(network, spec, views):
     return forward
 
 
+def _compile_log_forward(network, spec, views):
+    """``X -> log-probabilities`` from logits, averaged over ``views`` as
+    :func:`_compile_forward` averages probabilities (a log-sum-exp), so that
+    no probability that underflows becomes ``-inf``."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)])
+    def log_forward(X):
+        logs = [tf.nn.log_softmax(network(X))]
+        logs += [tf.nn.log_softmax(network(view(X))) for view in views]
+        if len(logs) == 1:
+            return logs[0]
+        return tf.reduce_logsumexp(tf.stack(logs), axis=0) - math.log(len(logs))
+
+    return log_forward
+
+
 def _compile_evaluate(logits_model, label_smoothing):
     import tensorflow as tf
 
@@ -226,24 +262,31 @@ class Engine:
         ``network(X) -> probabilities`` used for prediction, equal to the
         model in inference mode but cheaper to run (see
         :func:`skfmnist._engine.inference.inference_network`). None runs the model.
+    logits_network : callable or None, default=None
+        ``logits_network(X) -> logits``, the same for the logits (used for
+        log-probabilities). None runs the model up to its "logits" layer.
+    logits_model : keras.Model or None, default=None
+        The model up to its "logits" layer, if already built
+        (:func:`logits_model_of`); None builds it when first needed.
     """
 
-    def __init__(self, model, augment=None, network=None):
+    def __init__(self, model, augment=None, network=None, logits_network=None,
+                 logits_model=None):
         self.model = model
         self.augment = augment
         self.network = network or (lambda X: model(X, training=False))
+        self.logits_network = logits_network or (
+            lambda X: self.logits_model(X, training=False)
+        )
         self.input_shape = tuple(model.inputs[0].shape[1:])
         self.dtype = np.dtype(model.inputs[0].dtype)
-        self._logits_model = None
+        self._logits_model = logits_model
         self._functions = {}
 
     @property
     def logits_model(self):
         if self._logits_model is None:
-            keras = import_keras()
-            self._logits_model = keras.Model(
-                self.model.inputs, self.model.get_layer("logits").output
-            )
+            self._logits_model = logits_model_of(self.model)
         return self._logits_model
 
     def _function(self, key, build):
@@ -281,6 +324,30 @@ class Engine:
             ("forward", views),
             lambda: _compile_forward(self.network, self.model.inputs[0], views),
         )
+        proba = self._run_rows(forward, X, batch_size)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X, batch_size, views=()):
+        """Log of :meth:`predict_proba`, computed from the logits, as float64.
+
+        ``log_softmax`` of the logits (a log-sum-exp over the views) stays
+        finite where a probability underflows to 0; the rows are normalised
+        in float64 as :meth:`predict_proba` normalises its rows.
+        """
+        views = tuple(views)
+        forward = self._function(
+            ("log_forward", views),
+            lambda: _compile_log_forward(
+                self.logits_network, self.model.inputs[0], views
+            ),
+        )
+        log_proba = self._run_rows(forward, X, batch_size)
+        top = log_proba.max(axis=1, keepdims=True)
+        norm = np.log(np.exp(log_proba - top).sum(axis=1, keepdims=True))
+        return log_proba - (top + norm)
+
+    def _run_rows(self, forward, X, batch_size):
+        """``forward`` over flat rows ``X`` in chunks, as one float64 array."""
         chunks = []
         for chunk in self._chunks(self.shape(X), batch_size):
             pad = -len(chunk) % _ROW_ALIGNMENT
@@ -289,14 +356,18 @@ class Engine:
                     [chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)]
                 )
             chunks.append(forward(chunk).numpy()[: len(chunk) - pad])
-        proba = np.concatenate(chunks).astype(np.float64, copy=False)
-        return proba / proba.sum(axis=1, keepdims=True)
+        return np.concatenate(chunks).astype(np.float64, copy=False)
 
-    def evaluate(self, X, y, sample_weight, label_smoothing, batch_size):
+    def evaluate(self, X, y, sample_weight, label_smoothing, batch_size,
+                 penalty_share=0.0):
         """Weighted mean objective and accuracy on held-out flat rows ``X``.
 
         The objective is the one training minimises: the cross-entropy with
-        the same label smoothing, plus the weight penalty.
+        the same label smoothing, plus ``penalty_share`` times the penalty's
+        numerator ``0.5 * alpha * ||W||^2``. The share that makes it
+        comparable with the training loss is the one that loss carries: the
+        number of mini-batches of an epoch over the training weight (about
+        ``1 / batch_size``).
         """
         import tensorflow as tf
 
@@ -315,7 +386,7 @@ class Engine:
                 a + float(b) for a, b in zip((loss, correct, weight), sums, strict=True)
             )
         penalty = float(_penalty(tf, self.logits_model, self.dtype))
-        return loss / weight + penalty, correct / weight
+        return loss / weight + penalty_share * penalty, correct / weight
 
     def state(self):
         """Copies of every model and optimizer variable, to restore later."""

@@ -3,10 +3,10 @@ predict with a saved model.
 
 A thin layer over the package's API, built with :mod:`argparse`; each command
 lives in its own module of this package (``_train``, ``_experiments``,
-``_search``, ``_predict``), sharing the option groups of ``_args``, the output of
-``_console`` and the data loading of ``_data``; the report ``train`` writes
-comes from :mod:`skfmnist.report`. Importing
-this module does not import TensorFlow (a command imports it when it runs), so
+``_search``, ``_predict``, ``_export``), sharing the option groups of
+``_args``, the output of ``_console`` and the data loading of ``_data``; the
+report ``train`` writes comes from :mod:`skfmnist.report`. Importing this
+module does not import TensorFlow (a command imports it when it runs), so
 ``skfmnist --help`` answers at once.
 
 Output is written for logs as well as terminals: one plain line per epoch
@@ -40,6 +40,7 @@ from ._args import (
 from ._cluster import scheduler
 from ._console import PROG, CommandError, error, first_line
 from ._experiments import cmd_experiments, experiments_epilog
+from ._export import add_export_options, cmd_export
 from ._predict import add_predict_options, cmd_predict
 from ._search import DEFAULT_FILTERS_GRID, DEFAULT_HIDDEN_GRID, cmd_search
 from ._train import add_train_options, cmd_train
@@ -193,6 +194,33 @@ def _add_predict(commands):
     return predict
 
 
+def _add_export(commands):
+    export = _add_command(
+        commands, "export", cmd_export,
+        help="write a saved model as an ONNX file, to serve without TensorFlow",
+        description=(
+            "Export a fitted pipeline saved by skfmnist.save (or skfmnist train) "
+            "to ONNX\n(skfmnist.onnx.to_onnx): the scaler, the network and the "
+            "class labels in one\ngraph, run by ONNX Runtime alone, "
+            "e.g. with skfmnist predict model.onnx.\nThe export is checked on "
+            "the bundled sample images unless --no-check.\n"
+            "Needs skfmnist[onnx] (onnx, skl2onnx, onnxruntime)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  skfmnist export model.skops                 # writes model.onnx\n"
+            "  skfmnist export model.skops -o served/fmnist.onnx\n"
+            "  skfmnist predict model.onnx t10k-images-idx3-ubyte.gz"
+        ),
+    )
+    add_export_options(export)
+    add_verbosity_options(
+        export, quiet_help="print only the file written",
+        verbose_help="print as much as without --quiet",
+    )
+    return export
+
+
 def build_parser():
     """Build the argument parser of the ``skfmnist`` command.
 
@@ -247,6 +275,7 @@ def build_parser():
         add_verbosity_options(command, verbose_help=FIT_VERBOSE_HELP[per_epoch])
     # predict reads only the files it is given: no data options.
     _add_predict(commands)
+    _add_export(commands)
     return parser
 
 
@@ -283,7 +312,8 @@ def main(argv=None):
         return 0
     if args.command is None:
         parser.error(
-            "a command is required: train, experiments, search or predict"
+            "a command is required: train, experiments, search, predict or "
+            "export"
         )
     if getattr(args, "hidden", None) and args.model != "dense":
         parser.error("argument --hidden: sets the layers of --model dense only")

@@ -83,10 +83,17 @@ def _load_skops(path):
     return load(path)
 
 
+def _load_onnx(path):
+    """A model exported by skfmnist.onnx.to_onnx, run by ONNX Runtime alone."""
+    from ..onnx import OnnxModel
+
+    return OnnxModel(path)
+
+
 #: Model loaders by file suffix, the one place that says which model files
 #: ``predict`` reads. A loader returns an object with ``classes_`` and
 #: ``predict_proba``, which takes uint8 pixels of shape (n, 28, 28).
-MODEL_LOADERS = {".skops": _load_skops}
+MODEL_LOADERS = {".skops": _load_skops, ".onnx": _load_onnx}
 
 
 def model_file(text):
