@@ -357,8 +357,8 @@ def tables(C, summary):
                 C.fmt(row["bulk_median_s"], ".3f"),
                 C.fmt(C.ratio(row["bulk_best_s"], keras_best), ".2f"),
                 C.fmt(row["bulk_cpu_best_s"], ".2f"),
-                C.fmt(row["one_image_ms"], ".2f"),
-                C.fmt(row["one_image_p90_ms"], ".2f"),
+                C.fmt(row["one_image_ms"], ".3f"),
+                C.fmt(row["one_image_p90_ms"], ".3f"),
                 C.fmt(row["rss_peak_mib"], ".0f"),
                 "",
             ])

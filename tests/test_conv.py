@@ -57,13 +57,10 @@ def small(**params):
 
 
 @pytest.fixture(scope="module")
-def fitted():
-    """``fitted(**params)``: ``small(**params)`` fitted on the digits, fitted
-    once per module for tests that only read it (predict, inspect)."""
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(n_class=3, return_X_y=True)
-    X = (X / 16.0).astype(np.float32)
+def fitted(digits):
+    """``fitted(**params)``: ``small(**params)`` fitted on the digits, once per
+    module, for the tests that only read it (predict, inspect)."""
+    X, y = digits
     models = {}
 
     def fit(**params):

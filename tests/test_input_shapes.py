@@ -46,10 +46,18 @@ def params(**kwargs):
             "random_state": 0, **kwargs}
 
 
-def test_network_gets_its_input_shape_from_any_layout(images):
+@pytest.fixture(scope="module")
+def image_net(images):
+    """``ImageNet(**params())`` fitted on the images in [0, 1], once, for the
+    tests that only read it."""
+    X, y = images
+    return ImageNet(**params()).fit(X / 255.0, y)
+
+
+def test_network_gets_its_input_shape_from_any_layout(images, image_net):
     X, y = images  # (120, 8, 8) uint8
     X = X / 255.0
-    clf = ImageNet(**params()).fit(X, y)
+    clf = image_net
     assert tuple(clf.model_.inputs[0].shape) == (None, 8, 8, 1)
     assert clf.n_features_in_ == 64
     expected = clf.predict_proba(X)
@@ -82,13 +90,13 @@ def test_augmentation_runs_on_training_batches_only(images):
     assert ImageNet(**fast).fit(X, y).score(X, y) > 0.9
 
 
-def test_augmentation_is_seeded_by_random_state(images):
+def test_augmentation_is_seeded_by_random_state(images, image_net):
     X, y = images
     X = X / 255.0
     a = Noisy(**params()).fit(X, y).predict_proba(X)
     b = Noisy(**params()).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
-    plain = ImageNet(**params()).fit(X, y).predict_proba(X)
+    plain = image_net.predict_proba(X)
     assert not np.allclose(a, plain)
 
 
@@ -104,9 +112,8 @@ def test_image_classifier_pickles_and_continues(images):
 
 
 @pytest.mark.parametrize("shape", [(5, 8, 8, 3), (5, 7, 7), (5, 49)])
-def test_other_image_layouts_are_flattened_and_checked(images, shape):
-    X, y = images
-    clf = ImageNet(**params()).fit(X / 255.0, y)
+def test_other_image_layouts_are_flattened_and_checked(image_net, shape):
+    clf = image_net
     with pytest.raises(ValueError, match="X has .* features, but ImageNet is "
                        "expecting 64 features"):
         clf.predict(np.zeros(shape))
