@@ -550,7 +550,8 @@ def add_predict_options(parser):
     supported = ", ".join(MODEL_LOADERS)
     parser.add_argument(
         "model", metavar="MODEL", type=model_file,
-        help=f"the fitted pipeline, a file written by skfmnist.save ({supported})",
+        help="the fitted pipeline: a .skops file written by skfmnist.save (or "
+        f"skfmnist train), or a .onnx file from skfmnist export ({supported})",
     )
     parser.add_argument(
         "inputs", metavar="INPUT", type=Path, nargs="+",
