@@ -567,20 +567,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, columns in the order of ``classes_``.
         """
-        check_is_fitted(self)
-        X = validate_data(
-            self, _flatten_images(X), reset=False, dtype=(np.float32, np.float64)
-        )
-        proba = self._engine.predict_proba(
-            X, self.predict_batch_size, self._test_time_views()
-        )
-        if not np.isfinite(proba).all():
-            raise ValueError(
-                "The network computed non-finite probabilities for some samples: "
-                "its weights or these inputs are out of the range it can handle "
-                "(scale pixels to [0, 1] with PixelScaler)."
-            )
-        return proba
+        return self._checked_prediction(X, "predict_proba", "probabilities")
 
     def predict_log_proba(self, X):
         """Predict the logarithm of the class probabilities.
@@ -603,20 +590,24 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
             Natural logarithm of the probability of each class, columns in
             the order of ``classes_``.
         """
+        return self._checked_prediction(X, "predict_log_proba", "log-probabilities")
+
+    def _checked_prediction(self, X, method, what):
+        """``Engine.<method>`` on validated ``X``, refusing non-finite values."""
         check_is_fitted(self)
         X = validate_data(
             self, _flatten_images(X), reset=False, dtype=(np.float32, np.float64)
         )
-        log_proba = self._engine.predict_log_proba(
+        values = getattr(self._engine, method)(
             X, self.predict_batch_size, self._test_time_views()
         )
-        if not np.isfinite(log_proba).all():
+        if not np.isfinite(values).all():
             raise ValueError(
-                "The network computed non-finite log-probabilities for some "
-                "samples: its weights or these inputs are out of the range it "
-                "can handle (scale pixels to [0, 1] with PixelScaler)."
+                f"The network computed non-finite {what} for some samples: its "
+                "weights or these inputs are out of the range it can handle "
+                "(scale pixels to [0, 1] with PixelScaler)."
             )
-        return log_proba
+        return values
 
     def predict(self, X):
         """Predict class labels: the most probable class of each sample.

@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from ._console import CommandError, Console, error, first_line, plural
+from ._predict import BadFileError, load_model
 
 #: Exit status when the model file cannot be used.
 EXIT_BAD_FILE = 2
@@ -26,10 +27,6 @@ CHECK_TOLERANCE = 1e-5
 # so that building the parser does not import skl2onnx.
 DEFAULT_OPSET = 18
 MIN_OPSET = 13
-
-
-class _BadModel(CommandError):
-    """A model file ``export`` cannot use: exit status 2."""
 
 
 def skops_file(text):
@@ -52,24 +49,6 @@ def opset(text):
     if value < MIN_OPSET:
         raise argparse.ArgumentTypeError(f"must be at least {MIN_OPSET}, got {value}")
     return value
-
-
-def _load(path):
-    from ..persistence import load
-
-    if not path.is_file():
-        problem = "is a folder" if path.is_dir() else "no such file"
-        raise _BadModel(f"{path}: {problem}, expected a model file")
-    try:
-        return load(path)
-    except Exception as exc:  # a file from anywhere: one line
-        types = getattr(exc, "types", None)  # persistence.UntrustedTypesError
-        if types:
-            raise _BadModel(
-                f"{path}: refusing to load the model, which names types that are "
-                f"not trusted: {', '.join(types)}; nothing was loaded"
-            ) from None
-        raise _BadModel(f"{path}: cannot load the model: {first_line(exc)}") from None
 
 
 def _check(model, onnx_model):
@@ -100,11 +79,11 @@ def _export(args, console):
         raise CommandError(first_line(exc)) from None
     output = args.output or args.model.with_suffix(".onnx")
     console.info(f"Loading {args.model}")
-    model = _load(args.model)
+    model = load_model(args.model)
     try:
         onnx_model = to_onnx(model, target_opset=args.opset)
     except Exception as exc:
-        raise _BadModel(f"{args.model}: cannot export the model to ONNX: "
+        raise BadFileError(f"{args.model}: cannot export the model to ONNX: "
                         f"{first_line(exc)}") from None
     if not args.no_check:
         checked = _check(model, onnx_model)
@@ -153,7 +132,7 @@ def cmd_export(args):
     console = Console(args.verbosity)
     try:
         return _export(args, console)
-    except _BadModel as exc:
+    except BadFileError as exc:
         error(str(exc))
         return EXIT_BAD_FILE
 
