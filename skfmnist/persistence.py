@@ -89,8 +89,9 @@ def save(estimator, path):
     >>> pipe = make_pipeline(PixelScaler(), DenseClassifier(epochs=1, random_state=0))
     >>> pipe = pipe.fit(data.images, data.target)
     >>> path = save(pipe, os.path.join(tempfile.mkdtemp(), "model.skops"))
-    >>> (load(path).predict(data.images[:5]) == pipe.predict(data.images[:5])).all()
-    np.True_
+    >>> loaded = load(path)
+    >>> bool((loaded.predict(data.images[:5]) == pipe.predict(data.images[:5])).all())
+    True
     """
     import skops.io as sio
 

@@ -27,6 +27,18 @@ def pytest_configure(config):
     )
 
 
+def pytest_collection_modifyitems(config, items):
+    # scikit-learn's checks on the default configurations (float32, dropout,
+    # mini-batches, every epoch) are the longest part of the suite: a
+    # module's SLOW_ESTIMATORS get the slow marker, so that a quick run
+    # (-m "not slow", CI's floors leg) checks the fast configurations only.
+    for item in items:
+        slow = getattr(getattr(item, "module", None), "SLOW_ESTIMATORS", ())
+        callspec = getattr(item, "callspec", None)
+        if callspec and any(callspec.params.get("estimator") is est for est in slow):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     report = (yield).get_result()

@@ -26,6 +26,8 @@ FAST_CLASSIFIER = DenseClassifier(
 # checks' blobs to an accuracy of 0.9 or more, whatever the seed.
 DEFAULT_CLASSIFIER = DenseClassifier(epochs=10)
 ESTIMATORS = [PixelScaler(), DEFAULT_CLASSIFIER, FAST_CLASSIFIER]
+# Full fits of the defaults: marked slow (see conftest.py).
+SLOW_ESTIMATORS = (DEFAULT_CLASSIFIER,)
 
 # The only expected failure, of the default classifier alone; strict, so that
 # it is noticed if it ever passes.

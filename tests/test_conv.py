@@ -31,6 +31,8 @@ FAST = ConvClassifier(
 # The defaults, as a user gets them: float32, batch normalisation, dropout,
 # mini-batches, cosine schedule, augmentation (square inputs only).
 DEFAULT = ConvClassifier(random_state=0)
+# Full fits of the defaults: marked slow (see conftest.py).
+SLOW_ESTIMATORS = (DEFAULT,)
 EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": (
         "float32 rounding over other mini-batches, dropout masks and batch "
