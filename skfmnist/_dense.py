@@ -141,11 +141,11 @@ default="cosine"
     steps_per_execution : int or "auto", default="auto"
         Optimizer steps run per compiled call. "auto" runs a whole epoch per
         call, or about 30 calls per epoch when the progress bar is shown. The
-        optimizer takes the same steps whatever it is, so the weights and
-        predictions are the same to the last bit; only the epoch's ``loss``
-        is summed another way, to about 1e-6 (relative), which can tip a
-        stopping or "plateau" decision only when the loss meets ``tol``
-        that closely.
+        optimizer takes the same steps whatever it is; only the epoch's
+        ``loss`` is summed another way, to about 1e-6 (relative). So the
+        weights and predictions are the same to the last bit, unless that
+        rounding tips a stopping or "plateau" decision (a change of the loss
+        within 1e-6 of ``tol``).
     predict_batch_size : int, default=8192
         Number of samples per forward pass at prediction time (and when
         evaluating held-out data). Other sizes can take other matrix
