@@ -29,8 +29,9 @@ from .runtime import import_keras
 __all__ = ["DivergedError", "Engine", "EpochRunner", "logits_model_of"]
 
 # Rows are padded to a multiple of this before inference: very small float32
-# batches take other matrix kernels, whose last-bit rounding would make a
-# sample's probabilities depend on the batch it came in.
+# batches take other matrix kernels. This keeps the usual batch sizes on the
+# same kernels; other sizes can still round the last bits differently on some
+# processors (AVX2), hence predict_batch_size's documented tolerance.
 _ROW_ALIGNMENT = 8
 # Keras major versions whose Adam keeps its slots where the fused step looks
 # for them (tested with Keras 3.15); another major version uses Keras' update.
