@@ -33,6 +33,7 @@ from ._engine.loop import Schedule, Stopping, run_epochs
 from ._engine.runtime import start_runtime
 from ._engine.training import Engine, EpochRunner, logits_model_of
 from ._state import (
+    SavedStateError,
     detached_callbacks,
     history_from_data,
     history_to_data,
@@ -705,7 +706,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         try:
             engine.restore(variables)
         except ValueError as exc:
-            raise ValueError(
+            raise SavedStateError(
                 f"The saved {type(self).__name__} does not match the network its "
                 f"parameters build ({exc}); the file is corrupt or was edited."
             ) from None

@@ -18,10 +18,10 @@ import copy
 import pickle
 
 import numpy as np
-import pandas as pd
 
 __all__ = [
     "STATE_FORMAT",
+    "SavedStateError",
     "detached_callbacks",
     "history_from_data",
     "history_to_data",
@@ -31,6 +31,10 @@ __all__ = [
 
 #: Version of the plain-data layout of a fitted classifier.
 STATE_FORMAT = 1
+
+
+class SavedStateError(ValueError):
+    """A saved classifier's state that this skfmnist cannot rebuild."""
 
 
 def network_to_data(engine):
@@ -45,14 +49,14 @@ def network_from_data(data, owner):
     ``owner`` names the class in the error messages.
     """
     if not isinstance(data, dict) or not isinstance(data.get("format"), int):
-        raise ValueError(
+        raise SavedStateError(
             f"The saved {owner} has no network in a format skfmnist knows; "
             "it was not written by skfmnist's own pickling."
         )
     if data["format"] > STATE_FORMAT:
         from . import __version__
 
-        raise ValueError(
+        raise SavedStateError(
             f"The saved {owner} is in skfmnist's state format "
             f"{data['format']}, newer than format {STATE_FORMAT}, the newest "
             f"that skfmnist {__version__} reads. Upgrade skfmnist to load it."
@@ -71,6 +75,8 @@ def history_to_data(history):
 
 def history_from_data(data):
     """The DataFrame that :func:`history_to_data` took apart."""
+    import pandas as pd
+
     index = pd.Index(data["index"], name=data["index_name"])
     if len(index) and np.array_equal(index, np.arange(1, len(index) + 1)):
         index = pd.RangeIndex(1, len(index) + 1, name=data["index_name"])

@@ -26,6 +26,8 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from ._state import SavedStateError
+
 __all__ = ["SKFMNIST_TYPES", "UntrustedTypesError", "load", "save"]
 
 #: The types :func:`load` adds to skops' trusted set: skfmnist's estimators.
@@ -177,9 +179,9 @@ def load(path, *, trusted=None):
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, EOFError,
             UnicodeDecodeError, TypeError) as exc:
         raise ValueError(_unreadable(path, data, exc)) from None
+    except SavedStateError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     except ValueError as exc:
-        if "state format" in str(exc) or "does not match the network" in str(exc):
-            raise ValueError(f"{path}: {exc}") from None
         raise ValueError(_unreadable(path, data, exc)) from None
 
 
