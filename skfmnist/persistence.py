@@ -45,6 +45,22 @@ class UntrustedTypesError(ValueError):
     ----------
     types : list of str
         The refused types, as ``module.name``.
+
+    Examples
+    --------
+    >>> import math, os, tempfile
+    >>> from sklearn.preprocessing import FunctionTransformer
+    >>> from skfmnist import load, save
+    >>> from skfmnist.persistence import UntrustedTypesError
+    >>> path = os.path.join(tempfile.mkdtemp(), "own.skops")
+    >>> path = save(FunctionTransformer(math.floor), path)
+    >>> try:
+    ...     load(path)
+    ... except UntrustedTypesError as exc:
+    ...     print(exc.types)
+    ['math.floor']
+    >>> load(path, trusted=["math.floor"]).func is math.floor
+    True
     """
 
     def __init__(self, message, types):
@@ -148,6 +164,14 @@ def load(path, *, trusted=None):
     See Also
     --------
     save : Write such a file.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skfmnist import PixelScaler, load, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "scaler.skops")
+    >>> load(save(PixelScaler(max_value=15), path)).max_value
+    15
     """
     import skops.io as sio
 

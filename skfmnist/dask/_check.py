@@ -18,7 +18,23 @@ _checked = False
 
 
 class SlowWorkerWarning(RuntimeWarning):
-    """A fit runs in a Dask worker whose settings slow TensorFlow down."""
+    """A fit runs in a Dask worker whose settings slow TensorFlow down.
+
+    Raised once per worker process, from the first fit there, when the
+    nanny's ``MALLOC_TRIM_THRESHOLD_`` is set without a
+    ``MALLOC_MMAP_THRESHOLD_`` (see the user guide's cluster page). The
+    message names the settings to put in ``distributed.nanny.pre-spawn-environ``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skfmnist.dask import SlowWorkerWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", SlowWorkerWarning)
+    ...     warnings.warn("slow worker", SlowWorkerWarning)
+    >>> issubclass(SlowWorkerWarning, RuntimeWarning)
+    True
+    """
 
 
 def slow_worker_reason(environ=None):
