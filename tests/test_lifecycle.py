@@ -192,6 +192,19 @@ def test_predict_proba_never_returns_nan(blobs):
 # -- Ctrl-C --------------------------------------------------------------------
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler for the test.
+
+    A process started in the background by a non-interactive shell (``pytest
+    &`` in a script) inherits SIGINT as ignored, and Python then installs no
+    handler: a real SIGINT would do nothing there.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 class InterruptAt(keras.callbacks.Callback):
     """Raise KeyboardInterrupt (through a real SIGINT) at a given point."""
 
@@ -215,7 +228,7 @@ class InterruptAt(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("hook", ["epoch_begin", "batch"])
-def test_ctrl_c_keeps_the_complete_epochs(blobs, hook):
+def test_ctrl_c_keeps_the_complete_epochs(blobs, hook, ctrl_c_raises):
     X, y = blobs
     interrupt = InterruptAt(epoch=2, hook=hook, batch=2)
     clf = defaults(epochs=5, steps_per_execution=1, callbacks=[interrupt])
@@ -232,7 +245,7 @@ def test_ctrl_c_keeps_the_complete_epochs(blobs, hook):
     assert clf.n_iter_ == 3 and len(clf.history_) == 3
 
 
-def test_ctrl_c_in_the_first_epoch_aborts_and_changes_nothing(blobs):
+def test_ctrl_c_in_the_first_epoch_aborts_and_changes_nothing(blobs, ctrl_c_raises):
     X, y = blobs
     clf = defaults(callbacks=[InterruptAt(epoch=0)])
     with pytest.raises(KeyboardInterrupt):
