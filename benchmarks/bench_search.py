@@ -50,11 +50,12 @@ tuning's off / on.
 
 Needs ``distributed`` (``pip install "skfmnist[benchmarks,dask]"``). Run
 ``python benchmarks/bench_search.py``: 19 fresh processes, no running
-searches, about 13 minutes on two cores (11 to 16, as a sequential search
-takes 30 to 60 s); ``--repeats N`` adds N running searches per process (the
-search again with the workers up; 5 to 10 minutes more for N=1);
-``--rounds N``: N rounds of every setting. ``--quick``: 3,000 images, one
-epoch, one round, one running search, about 3 minutes, only indicative.
+searches, about 10 minutes on two cores where a sequential search takes
+about 25 s, 16 where it takes 60 s. ``--repeats N`` adds N running
+searches per process (the search again with the workers up; 5 to 10 minutes
+more for N=1); ``--rounds N``: N rounds of every setting. ``--quick``:
+3,000 images, one epoch, one round, one running search, about 3 minutes,
+only indicative.
 Writes ``benchmarks/results/search.json`` (``search.quick.json`` for
 ``--quick``).
 """
