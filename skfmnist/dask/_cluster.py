@@ -39,7 +39,7 @@ def _default_n_workers():
 
 @contextlib.contextmanager
 def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
-                tune_workers=None, **cluster_kwargs):
+                tune_workers=False, **cluster_kwargs):
     """Run joblib's parallel work, ``GridSearchCV`` included, on a Dask cluster.
 
     Inside the ``with`` block, joblib uses its ``"dask"`` backend on the
@@ -82,14 +82,17 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
         ``[X, y]``; searches in the block that are given these very objects
         use the copies already there. None: joblib sends each search's large
         arguments when the search starts.
-    tune_workers : bool, default=None
+    tune_workers : bool, default=False
         Register :class:`TensorFlowThreads` (pools sized to each worker's
         threads) and :class:`LeanWorker` (glibc malloc thresholds) on the
-        cluster, also on workers that join or restart during the block.
-        None: only on a local cluster this function starts. On a cluster
-        passed in, the malloc thresholds and TensorFlow's pool sizes stay
-        for the life of each worker process; the plugins themselves are
-        unregistered on exit.
+        cluster, also on workers that join or restart during the block: for
+        a cluster passed in, whose operator could not give its workers the
+        settings of the user guide's page on clusters. The malloc thresholds
+        and TensorFlow's pool sizes then stay for the life of each worker
+        process; the plugins themselves are unregistered on exit. A local
+        cluster this function starts needs neither: its workers get the
+        same settings when they start (``search.json`` measured the plugins
+        there as no gain).
     **cluster_kwargs : dict
         More arguments for ``LocalCluster`` (``memory_limit``,
         ``dashboard_address``...), for ``"local"`` and ``"local:N"`` only. The
@@ -143,13 +146,11 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
             f"cluster that use_cluster starts, not to {scheduler!r}"
         )
     with contextlib.ExitStack() as stack:
-        own = False
         if isinstance(scheduler, Client):
             client = scheduler
         elif spec is None:  # a cluster object
             client = stack.enter_context(Client(scheduler, set_as_default=False))
         elif spec.kind == "local":
-            own = True
             cluster = stack.enter_context(_local_cluster(
                 spec.n_workers or _default_n_workers(),
                 threads_per_worker,
@@ -158,8 +159,6 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
             client = stack.enter_context(Client(cluster, set_as_default=False))
         else:
             client = stack.enter_context(Client(spec.address, set_as_default=False))
-        if tune_workers is None:
-            tune_workers = own
         if tune_workers:
             _register(client, stack, (TensorFlowThreads(), LeanWorker()))
         parallel_kwargs = {} if scatter is None else {"scatter": list(scatter)}
@@ -177,19 +176,16 @@ class _ExpectedKillWarning(logging.Filter):
 
 
 @contextlib.contextmanager
-def _local_cluster(n_workers, threads_per_worker, *, lean=True, **kwargs):
-    """A ``LocalCluster`` of worker processes, closed without false alarms.
-
-    ``lean=False`` leaves out the malloc and upkeep settings (the benchmark
-    measures what they save).
-    """
+def _local_cluster(n_workers, threads_per_worker, **kwargs):
+    """A ``LocalCluster`` of worker processes with the settings of
+    :func:`~skfmnist.dask._workers.worker_config`, closed without false alarms."""
     # A free port: the scheduler serves HTTP even without a dashboard, and
     # its default port 8787 is often taken by another cluster.
     kwargs.setdefault("dashboard_address", ":0")
     # The scheduler and the nannies read the configuration when they start;
     # each nanny keeps it and hands it, with the environment, to every worker
     # process it starts or restarts.
-    with _spawn_settings(worker_config(threads_per_worker, lean=lean)):
+    with _spawn_settings(worker_config(threads_per_worker)):
         # Each nanny keeps its own copy, for the workers it restarts: the
         # nanny's snapshot of the global configuration shares its nested
         # dictionaries, which dask.config.set restores on exit.
