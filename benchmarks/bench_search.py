@@ -17,17 +17,18 @@ set (60,000 images). The settings:
   and ``joblib.parallel_config(backend="dask")``;
 * ``plain-default``: the same ``LocalCluster`` with Dask's defaults; whether
   the workers showed skfmnist's ``SlowWorkerWarning`` is recorded;
-* ``no-malloc``, ``no-upkeep``, ``no-threads``: ``use_cluster``'s settings,
-  built from the same public pieces as ``plain-documented`` plus its worker
-  plugins, with one tuning off: the glibc malloc thresholds (``MALLOC_ENV``
-  and ``LeanWorker``), the upkeep settings (``LEAN_CONFIG``: profiler on,
-  Dask's intervals), or the thread sizing (``TensorFlowThreads`` and
-  ``SKFMNIST_NUM_THREADS``; the nanny's ``OMP_NUM_THREADS=1`` remains).
+* ``no-malloc``, ``no-upkeep``, ``no-threads``: ``use_cluster``'s settings
+  (which are the documented ones: ``use_cluster`` registers no plugin on the
+  clusters it starts), built from the same public pieces as
+  ``plain-documented``, with one tuning off: the glibc malloc thresholds
+  (``MALLOC_ENV``), the upkeep settings (``LEAN_CONFIG``: profiler on, Dask's
+  intervals), or the thread sizing (``SKFMNIST_NUM_THREADS``; the nanny's
+  ``OMP_NUM_THREADS=1`` remains).
 
 Every run is a fresh child process that imports TensorFlow and loads the
 data first; *fresh* is then the time from starting the workers (loky's pool,
 or the cluster: scheduler, nannies, worker processes that import
-``distributed`` and TensorFlow, plugins) to the end of the first search.
+``distributed`` and TensorFlow) to the end of the first search.
 With ``--repeats N``, N more *running* searches follow with the workers up.
 The settings run in rounds, each setting once per round, in an order that
 changes from round to round (reversed, then rotated), so that a slow spell
@@ -94,11 +95,11 @@ LABELS = {
     "no-threads": "use_cluster's settings, no thread sizing",
 }
 OFF = {
-    "no-malloc": "MALLOC_ENV not in pre-spawn-environ, no LeanWorker (the "
-                 "nanny's MALLOC_TRIM_THRESHOLD_=65536)",
+    "no-malloc": "MALLOC_ENV not in pre-spawn-environ (the nanny's "
+                 "MALLOC_TRIM_THRESHOLD_=65536)",
     "no-upkeep": "LEAN_CONFIG not set (profiler on, Dask's intervals)",
-    "no-threads": "no TensorFlowThreads, no SKFMNIST_NUM_THREADS (the nanny's "
-                  "OMP_NUM_THREADS=1 remains)",
+    "no-threads": "no SKFMNIST_NUM_THREADS (the nanny's OMP_NUM_THREADS=1 "
+                  "remains)",
 }
 # Variables that decide the workers' settings: hidden from a cluster
 # child's environment, which would otherwise win over the Dask
@@ -200,24 +201,21 @@ def _cpu_since(before):
 
 
 def _cluster_settings(mode):
-    """Dask configuration and worker plugins of a cluster setting, from the
-    public pieces (use_cluster: ``worker_config(1)`` and both plugins)."""
-    from skfmnist.dask import LeanWorker, TensorFlowThreads
+    """Dask configuration of a cluster setting, from the public pieces
+    (use_cluster: ``worker_config(1)``)."""
     from skfmnist.dask._workers import LEAN_CONFIG, worker_config
 
     if mode == "plain-documented":
-        return worker_config(1), []
+        return worker_config(1)
     if mode == "plain-default":
-        return {}, []
+        return {}
     if mode == "no-malloc":  # the nanny's environment, Dask's trim threshold
-        return ({**worker_config(1, lean=False), **LEAN_CONFIG},
-                [TensorFlowThreads()])
+        return {**worker_config(1, lean=False), **LEAN_CONFIG}
     if mode == "no-upkeep":
         environ = worker_config(1)["distributed.nanny.pre-spawn-environ"]
-        return ({"distributed.nanny.pre-spawn-environ": environ},
-                [TensorFlowThreads(), LeanWorker()])
+        return {"distributed.nanny.pre-spawn-environ": environ}
     if mode == "no-threads":
-        return worker_config(None), [LeanWorker()]
+        return worker_config(None)
     raise ValueError(mode)
 
 
@@ -235,15 +233,13 @@ def _start_cluster(mode):
 
         client = stack.enter_context(use_cluster(f"local:{N_WORKERS}"))
         return stack, client
-    config, plugins = _cluster_settings(mode)
+    config = _cluster_settings(mode)
     # As the user guide says: the configuration set while the cluster starts.
     with dask.config.set(config):
         cluster = LocalCluster(n_workers=N_WORKERS, threads_per_worker=1,
                                processes=True, dashboard_address=":0")
     stack.enter_context(cluster)
     client = stack.enter_context(Client(cluster))
-    for plugin in plugins:
-        client.register_plugin(plugin)
     stack.enter_context(joblib.parallel_config(backend="dask"))
     return stack, client
 
@@ -548,7 +544,7 @@ def time_table(summary, cfg, running):
             "2, threads_per_worker=1, processes=True), then Client(cluster) and "
             "joblib.parallel_config(backend=\"dask\"); Dask's defaults: the "
             "same with nothing set. The last three rows: use_cluster's "
-            "configuration and plugins with one tuning off (next table).",
+            "configuration with one tuning off (next table).",
         ],
     )
 
@@ -577,8 +573,8 @@ def tuning_table(summary):
         note=[
             "The rest of use_cluster's settings stay on: worker_config(1) "
             "(malloc thresholds and SKFMNIST_NUM_THREADS in "
-            "distributed.nanny.pre-spawn-environ, LEAN_CONFIG) and the "
-            "TensorFlowThreads and LeanWorker plugins. Each round: the fresh "
+            "distributed.nanny.pre-spawn-environ, LEAN_CONFIG). Each round: "
+            "the fresh "
             "search against use_cluster's of the same round; ÷ use_cluster: "
             "the median of those ratios; CPU s: the same for the CPU seconds "
             "of the fresh searches (previous table). Verdict: a tuning helps "

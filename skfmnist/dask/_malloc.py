@@ -9,8 +9,9 @@ any malloc threshold explicitly turns that adjustment off: Dask's nanny sets
 mmap threshold at 128 KiB for good. Every weight gradient of a dense layer
 is then a fresh mapping, zeroed page by page by the kernel.
 ``benchmarks/bench_search.py`` measures a search on Dask workers with and
-without :class:`skfmnist.dask.LeanWorker`, which applies this module
-(``benchmarks/results/search.json``).
+without these thresholds (``benchmarks/results/search.json``, the row "no
+malloc thresholds"); :class:`skfmnist.dask.LeanWorker` applies this module to
+running workers.
 """
 
 import ctypes
