@@ -33,7 +33,7 @@ With ``--repeats N``, N more *running* searches follow with the workers up.
 The settings run in rounds, each setting once per round, in an order that
 changes from round to round (reversed, then rotated), so that a slow spell
 of the machine hits them alike: sequential once, in the first round; loky,
-``use_cluster`` and the two plain clusters in 3 rounds; the three rows with
+``use_cluster`` and the two plain clusters in 5 rounds; the three rows with
 a tuning off in the first 2 rounds only (cut from 3 so that the run fits in
 about 15 minutes on two cores). The figures are medians over the rounds,
 each run's figure is kept, and every ratio is against loky's median; the
@@ -50,9 +50,11 @@ Targets: ``use_cluster`` fresh <= 1.1x loky; ``plain-documented`` fresh <=
 tuning's off / on.
 
 Needs ``distributed`` (``pip install "skfmnist[benchmarks,dask]"``). Run
-``python benchmarks/bench_search.py``: 19 fresh processes, no running
-searches, about 10 minutes on two cores where a sequential search takes
-about 25 s, 16 where it takes 60 s. ``--repeats N`` adds N running
+``python benchmarks/bench_search.py``: 27 fresh processes (5 rounds of the
+rows with a target, whose ratios are within a few percent of their
+thresholds, so that one slow run moves the medians less), no running
+searches, about 13 minutes on two cores where a sequential search takes
+about 30 s. ``--repeats N`` adds N running
 searches per process (the search again with the workers up; 5 to 10 minutes
 more for N=1); ``--rounds N``: N rounds of every setting. ``--quick``:
 3,000 images, one epoch, one round, one running search, about 3 minutes,
@@ -74,7 +76,7 @@ N_WORKERS = 2
 
 # rounds: of sequential (the first only), loky, use_cluster and the plain
 # clusters; tuning_rounds: of the rows with one tuning off (the first ones).
-FULL = {"n_train": None, "epochs": 5, "rounds": 3, "tuning_rounds": 2,
+FULL = {"n_train": None, "epochs": 5, "rounds": 5, "tuning_rounds": 2,
         "running_repeats": 0}
 QUICK = {"n_train": 3000, "epochs": 1, "rounds": 1, "tuning_rounds": 1,
          "running_repeats": 1}
