@@ -91,8 +91,7 @@ def use_cluster(scheduler="local", *, threads_per_worker=1, scatter=None,
         and TensorFlow's pool sizes then stay for the life of each worker
         process; the plugins themselves are unregistered on exit. A local
         cluster this function starts needs neither: its workers get the
-        same settings when they start (``search.json`` measured the plugins
-        there as no gain).
+        same settings when they start.
     **cluster_kwargs : dict
         More arguments for ``LocalCluster`` (``memory_limit``,
         ``dashboard_address``...), for ``"local"`` and ``"local:N"`` only. The
