@@ -12,9 +12,10 @@ estimators need there, and needs the optional ``distributed`` package
   way (glibc malloc thresholds, no statistical profiler, fewer event-loop
   wake-ups); a cluster passed in is left as it is unless asked;
 - :class:`TensorFlowThreads` sizes TensorFlow's thread pools on each worker
-  to the worker's threads, and imports TensorFlow there, off the worker's
-  event loop, without its log noise;
-- :class:`LeanWorker` sets glibc's malloc thresholds on running workers;
+  of a running cluster to the worker's threads, and imports TensorFlow
+  there, off the worker's event loop, without its log noise;
+- :class:`LeanWorker` sets glibc's malloc thresholds on running workers
+  (both plugins: ``use_cluster(..., tune_workers=True)``);
 - :func:`track_workers` records the tasks each worker ran and the bytes it
   received, to check that the data went to the cluster once.
 

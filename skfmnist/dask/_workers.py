@@ -115,7 +115,7 @@ class TensorFlowThreads(WorkerPlugin):
 
     See Also
     --------
-    use_cluster : Registers this plugin on the clusters it starts.
+    use_cluster : Registers this plugin when asked to tune a cluster.
 
     Examples
     --------
@@ -178,8 +178,8 @@ class LeanWorker(WorkerPlugin):
     with it. Only where the C library is glibc.
 
     The change lasts for the life of each worker process, also after the
-    plugin is unregistered, so :func:`use_cluster` registers it on a cluster
-    passed in only when asked (``tune_workers=True``). The other settings of
+    plugin is unregistered, so :func:`use_cluster` registers it only when
+    asked (``tune_workers=True``). The other settings of
     a lean worker (no profiler, spaced-out upkeep) exist only as Dask
     configuration, read when a worker starts: see the user guide's page on clusters.
 
