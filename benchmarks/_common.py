@@ -496,6 +496,12 @@ class Targets:
             verdict = "PASS" if passed else "FAIL"
         self.rows.append([name, fmt(measured, ".3g", unit), threshold, verdict])
 
+    def at_most(self, name, measured, limit, unit="x"):
+        """Add the target ``measured <= limit`` (N/A when nothing was measured)."""
+        threshold = f"<= {limit}" + ("" if unit == "x" else unit)
+        self.add(name, measured, threshold,
+                 None if measured is None else measured <= limit, unit)
+
     def print(self):
         note = (
             "QUICK mode: subsets, fewer epochs and repeats; these verdicts are "

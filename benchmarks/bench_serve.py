@@ -395,17 +395,14 @@ def add_targets(C, targets, summary):
     ort_one = get("conv-1", "onnxruntime", "bulk_best_s")
     keras_one = get("conv-1", "keras", "bulk_best_s")
     r = C.ratio(ort_one, keras_one)
-    targets.add("S1a. predict 10k, ConvClassifier one view: onnxruntime / Keras "
-                "model.predict (best times)", r, "<= 0.5",
-                None if r is None else r <= 0.5, "x")
-    targets.add("S1a'. the same, stretch", r, "<= 0.35",
-                None if r is None else r <= 0.35, "x")
+    targets.at_most("S1a. predict 10k, ConvClassifier one view: onnxruntime / Keras "
+                    "model.predict (best times)", r, 0.5)
+    targets.at_most("S1a'. the same, stretch", r, 0.35)
     ort_two = get("conv-2", "onnxruntime", "bulk_best_s")
     keras_two = get("conv-2", "keras", "bulk_best_s")
     r = C.ratio(ort_two, keras_two)
-    targets.add("S1b. predict 10k, ConvClassifier mirror averaging: onnxruntime / "
-                "Keras doing the same 2 passes", r, "<= 0.5",
-                None if r is None else r <= 0.5, "x")
+    targets.at_most("S1b. predict 10k, ConvClassifier mirror averaging: onnxruntime / "
+                    "Keras doing the same 2 passes", r, 0.5)
     for key, name, threshold, number in (
             ("first_prediction_s", "time to first prediction", 0.05, "S2a"),
             ("rss_first_mib", "peak RSS at first prediction", 0.15, "S2b")):
@@ -414,18 +411,15 @@ def add_targets(C, targets, summary):
             for s in SETTINGS
         ]
         worst = None if None in ratios else max(ratios)
-        targets.add(f"{number}. fresh process, {name}: onnxruntime / skfmnist with "
-                    "TensorFlow (largest of the 3 settings)", worst,
-                    f"<= {threshold}", None if worst is None else worst <= threshold,
-                    "x")
+        targets.at_most(f"{number}. fresh process, {name}: onnxruntime / skfmnist with "
+                        "TensorFlow (largest of the 3 settings)", worst, threshold)
     cnn = [get(s, "onnxruntime", "one_image_ms") for s in ("conv-1", "conv-2")]
     worst = None if None in cnn else max(cnn)
-    targets.add("S3a. one image on onnxruntime, ConvClassifier (median, the slower "
-                "of one view and mirror averaging)", worst, "<= 1 ms",
-                None if worst is None else worst <= 1, " ms")
+    targets.at_most("S3a. one image on onnxruntime, ConvClassifier (median, the slower "
+                    "of one view and mirror averaging)", worst, 1, " ms")
     dense = get("dense", "onnxruntime", "one_image_ms")
-    targets.add("S3b. one image on onnxruntime, DenseClassifier (median)", dense,
-                "<= 0.2 ms", None if dense is None else dense <= 0.2, " ms")
+    targets.at_most("S3b. one image on onnxruntime, DenseClassifier (median)",
+                    dense, 0.2, " ms")
 
 
 def main():
