@@ -644,3 +644,21 @@ def test_restarted_worker_tuned_and_scattered_data_lost(cluster):
         client.submit(len, data).result(timeout=30)
     print(f"killed {victim}; its nanny started {newcomer}: {settings[newcomer]}; "
           f"the data scattered to {victim} only: {data.status}")
+
+
+def _worker_environ(dask_worker):
+    return {name: os.environ.get(name)
+            for name in (*MALLOC_ENV, "SKFMNIST_NUM_THREADS")}
+
+
+def test_own_cluster_tuned_at_spawn_without_plugins():
+    # A cluster use_cluster starts gets its settings when each worker process
+    # starts (the nanny's pre-spawn-environ and the configuration); no plugin
+    # is registered, and none is needed.
+    with use_cluster("local:1") as client:
+        plugins = client.run_on_scheduler(_scheduler_state)["worker_plugins"]
+        environ = list(client.run(_worker_environ).values())
+        upkeep = list(client.run(_upkeep).values())
+    assert not [name for name in plugins if name.startswith("skfmnist")]
+    assert environ == [{**MALLOC_ENV, "SKFMNIST_NUM_THREADS": "1"}]
+    assert upkeep == [([], LEAN_MS)]
