@@ -583,7 +583,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
-            Samples.
+            Pixel rows or image stacks, as :meth:`predict_proba` takes them.
 
         Returns
         -------
@@ -616,7 +616,7 @@ class BaseKerasClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features) or (n_samples, h, w[, 1])
-            Samples.
+            Samples, as for :meth:`predict_proba`.
 
         Returns
         -------

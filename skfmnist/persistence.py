@@ -164,6 +164,7 @@ def load(path, *, trusted=None):
     See Also
     --------
     save : Write such a file.
+    skops.io.get_untrusted_types : List the types a skops file names.
 
     Examples
     --------

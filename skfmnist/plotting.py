@@ -418,7 +418,7 @@ def plot_predictions(
     y_true : array-like of shape (n_samples,)
         True labels of ``images``.
     n : int, default=15
-        Number of images to show (at most ``n_samples``).
+        Number of images to classify and show (at most ``n_samples``).
     ncols : int, default=5
         Number of columns of the grid when ``ax`` is None.
     class_names : array-like of str or dict, default=None
@@ -437,8 +437,8 @@ def plot_predictions(
     Returns
     -------
     axes : ndarray of matplotlib Axes of shape (n,)
-        The Axes drawn on, one per image; ``axes.flat[0].figure`` is the
-        Figure.
+        One Axes per image, titled with the prediction and the truth;
+        ``axes.flat[0].figure`` is the Figure.
 
     See Also
     --------
@@ -450,14 +450,16 @@ def plot_predictions(
     >>> from sklearn.pipeline import make_pipeline
     >>> from skfmnist import DenseClassifier, PixelScaler, load_sample
     >>> from skfmnist.plotting import plot_predictions
-    >>> X, y = load_sample(return_X_y=True)
     >>> clf = make_pipeline(PixelScaler(), DenseClassifier(
-    ...     hidden_layer_sizes=(16,), epochs=2, random_state=0)).fit(X, y)
-    >>> axes = plot_predictions(clf, X, y, n=10)
+    ...     hidden_layer_sizes=(16,), epochs=2, random_state=0))
+    >>> clf.fit(*load_sample(return_X_y=True))
+    Pipeline(...)
+    >>> test = load_sample(subset="test")
+    >>> axes = plot_predictions(clf, test.images, test.target, n=10)
     >>> axes.shape
     (10,)
     >>> axes[0].get_title().splitlines()[1]
-    'true: Sneaker'
+    'true: Trouser'
     >>> axes[0].title.get_color() in ("green", "red")
     True
     >>> import matplotlib.pyplot as plt
@@ -508,8 +510,8 @@ def plot_images(images, labels=None, *, n=25, ncols=5, class_names=None, ax=None
     Returns
     -------
     axes : ndarray of matplotlib Axes of shape (n,)
-        The Axes drawn on, one per image; ``axes.flat[0].figure`` is the
-        Figure.
+        One Axes per image, titled with its label's name when ``labels`` is
+        given; ``axes.flat[0].figure`` is the Figure.
 
     See Also
     --------
@@ -634,10 +636,11 @@ def plot_confusion_matrix(
     >>> from sklearn.pipeline import make_pipeline
     >>> from skfmnist import DenseClassifier, PixelScaler, load_sample
     >>> from skfmnist.plotting import plot_confusion_matrix
-    >>> X, y = load_sample(return_X_y=True)
-    >>> clf = make_pipeline(PixelScaler(), DenseClassifier(
-    ...     hidden_layer_sizes=(16,), epochs=2, random_state=0)).fit(X, y)
-    >>> display = plot_confusion_matrix(clf, X, y, normalize="true")
+    >>> X_train, y_train = load_sample(return_X_y=True)
+    >>> X_test, y_test = load_sample(subset="test", return_X_y=True)
+    >>> dense = DenseClassifier(hidden_layer_sizes=(16,), epochs=2, random_state=0)
+    >>> clf = make_pipeline(PixelScaler(), dense).fit(X_train, y_train)
+    >>> display = plot_confusion_matrix(clf, X_test, y_test, normalize="true")
     >>> display.confusion_matrix.shape
     (10, 10)
     >>> [label.get_text() for label in display.ax_.get_xticklabels()][:3]
@@ -749,15 +752,17 @@ def plot_lr_finder(result_or_frame, *, suggestion=None, ax=None):
         Learning rate to mark. If None, the result's ``suggestion`` (if any);
         nothing is marked when it is None or NaN.
     ax : matplotlib Axes, default=None
-        Axes to draw on. If None, a new figure is created.
+        Axes to draw on. If None, a new 6.4 x 4.2 inch figure is created.
 
     Returns
     -------
     ax : matplotlib Axes
-        The Axes drawn on.
+        The Axes with the loss curves and the suggestion's mark, on a
+        logarithmic x axis; ``ax.figure`` is the Figure.
 
     See Also
     --------
+    skfmnist.lr_finder.find_learning_rate : The range test this function plots.
     plot_history : Metrics per epoch of a training run.
 
     Examples
@@ -842,12 +847,14 @@ def plot_experiments(results, *, ax=None):
         One row per experiment with columns ``model`` (a name) and
         ``accuracy`` (a fraction in [0, 1]), and optionally ``reported``.
     ax : matplotlib Axes, default=None
-        Axes to draw on. If None, a new figure is created.
+        Axes to draw on. If None, a new figure is created, 7 inches wide and
+        0.45 inch high per experiment.
 
     Returns
     -------
     ax : matplotlib Axes
-        The Axes drawn on.
+        The Axes with one bar per experiment and the accuracy as a percentage
+        on the x axis; ``ax.figure`` is the Figure.
 
     See Also
     --------

@@ -1,11 +1,12 @@
 """The ``skfmnist`` command: train, reproduce the notebook, search layer sizes,
 predict with a saved model.
 
-A thin layer over the package's API, built with :mod:`argparse`; each command
-lives in its own module of this package (``_train``, ``_experiments``,
-``_search``, ``_predict``, ``_export``), sharing the option groups of
-``_args``, the output of ``_console`` and the data loading of ``_data``; the
-report ``train`` writes comes from :mod:`skfmnist.report`. Importing this
+A thin layer over the package's API, built with :mod:`argparse`. Each command
+is one module of this package (``_train``, ``_experiments``, ``_search``,
+``_predict``, ``_export``, listed in :data:`COMMANDS`) that holds all of it:
+its help texts, its options and what it runs. They share the option groups
+of ``_args``, the output of ``_console`` and the data loading of ``_data``;
+the report ``train`` writes comes from :mod:`skfmnist.report`. Importing this
 module does not import TensorFlow (a command imports it when it runs), so
 ``skfmnist --help`` answers at once.
 
@@ -25,200 +26,20 @@ import logging
 import sys
 
 from .. import __version__
-from ._args import (
-    FIT_VERBOSE_HELP,
-    VERBOSE,
-    HelpFormatter,
-    add_data_options,
-    add_model_options,
-    add_verbosity_options,
-    cv_folds,
-    layer_sizes,
-    n_jobs,
-    positive_float,
-)
-from ._cluster import scheduler
+from . import _experiments, _export, _predict, _search, _train
+from ._args import VERBOSE, HelpFormatter
 from ._console import PROG, CommandError, error, first_line
-from ._experiments import cmd_experiments, experiments_epilog
-from ._export import add_export_options, cmd_export
-from ._predict import add_predict_options, cmd_predict
-from ._search import DEFAULT_FILTERS_GRID, DEFAULT_HIDDEN_GRID, cmd_search
-from ._train import add_train_options, cmd_train
 
 __all__ = ["build_parser", "main"]
 
 #: Exit status after Ctrl-C, as shells report a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
 
-
-def _add_command(commands, name, func, **texts):
-    """Add the command ``name``, which ``func(args)`` runs, and return its parser.
-
-    ``texts`` are its ``help``, ``description`` and ``epilog``. The caller adds
-    the command's own options; :func:`build_parser` then adds the data and
-    verbosity options every command has.
-    """
-    parser = commands.add_parser(name, formatter_class=HelpFormatter, **texts)
-    parser.set_defaults(func=func)
-    return parser
-
-
-def _add_train(commands):
-    train = _add_command(
-        commands, "train", cmd_train,
-        help="fit a classifier, evaluate it and write a report",
-        description=(
-            "Fit Pipeline([PixelScaler(), DenseClassifier()]) (or ConvClassifier "
-            "with\n--model conv) on the Fashion-MNIST training set (less a "
-            "held-out part for\nthe curves), print its test accuracy and "
-            "classification\nreport, and write to --out (see "
-            "skfmnist.report.write_report):\n"
-            "  metrics.json, history.csv, history.png, confusion_matrix.png,\n"
-            "  predictions.png and the fitted pipeline, model.skops (load it with\n"
-            "  skfmnist.load, or run it with skfmnist predict).\n"
-            "Prints one line per epoch, or Keras' progress bar on a terminal."
-        ),
-        epilog=(
-            "examples:\n"
-            "  skfmnist train\n"
-            "  skfmnist train --hidden 128 64 --epochs 20 --seed 0\n"
-            "  skfmnist train --model conv        # the CNN, a few minutes\n"
-            "  skfmnist train --sample --epochs 3 --out /tmp/report\n"
-            "  skfmnist train > train.log        # one plain line per epoch"
-        ),
-    )
-    add_model_options(train, hidden=True)
-    add_train_options(train)
-    return train
-
-
-def _add_experiments(commands):
-    experiments = _add_command(
-        commands, "experiments", cmd_experiments,
-        help="reproduce the six models of the original notebook, and a CNN",
-        description=(
-            "Reproduce the notebook's six models with its seeds and epochs (and "
-            "model 7,\nthe CNN it suggests next), "
-            "print their test\naccuracies next to the reported ones, and "
-            "write experiments.csv and\nexperiments.png to --out."
-        ),
-        epilog=experiments_epilog(),
-    )
-    experiments.add_argument(
-        "--epochs-scale", metavar="F", type=positive_float, default=1.0,
-        help="multiply every model's epochs by F, for a quicker run (at least "
-        "1 epoch, 2 for the sweep; default: 1)",
-    )
-    return experiments
-
-
-def _add_search(commands):
-    search = _add_command(
-        commands, "search", cmd_search,
-        help="grid-search layer sizes with cross-validation",
-        description=(
-            "Cross-validate Pipeline([PixelScaler(), DenseClassifier()]) for "
-            "each candidate\nhidden_layer_sizes (ConvClassifier and its filters "
-            "with --model conv) with\nGridSearchCV, print the "
-            "ranked results and the best\nmodel's test accuracy, and write "
-            "search.csv to --out."
-        ),
-        epilog=(
-            "examples:\n"
-            "  skfmnist search\n"
-            "  skfmnist search --hidden-grid 128 256,128 20,20,20 --cv 3 "
-            "--n-jobs 2\n"
-            "  skfmnist search --sample --epochs 2 --hidden-grid 32 64,32 --cv 2\n"
-            "  skfmnist search --model conv --filters-grid 16,32 32,64\n"
-            "  skfmnist search --scheduler local:2      # on a Dask cluster"
-        ),
-    )
-    search.add_argument(
-        "--hidden-grid", metavar="SIZES", nargs="+", type=layer_sizes,
-        default=[layer_sizes(text) for text in DEFAULT_HIDDEN_GRID],
-        help="candidate hidden layer sizes of --model dense, each a "
-        f"comma-separated list (default: {' '.join(DEFAULT_HIDDEN_GRID)})",
-    )
-    search.add_argument(
-        "--filters-grid", metavar="SIZES", nargs="+", type=layer_sizes,
-        default=[layer_sizes(text) for text in DEFAULT_FILTERS_GRID],
-        help="candidate filters of --model conv, one count per convolutional "
-        f"block (default: {' '.join(DEFAULT_FILTERS_GRID)})",
-    )
-    search.add_argument(
-        "--cv", metavar="K", type=cv_folds, default=3,
-        help="number of cross-validation folds (default: 3)",
-    )
-    search.add_argument(
-        "--n-jobs", metavar="N", type=n_jobs, default=None,
-        help="parallel fits, -1 for all cores (default: 1)",
-    )
-    search.add_argument(
-        "--scheduler", metavar="WHERE", type=scheduler, default=None,
-        help="run the fits on a Dask cluster (needs skfmnist[dask]; --n-jobs "
-        "is then ignored): local (one worker per core), local:N (N workers) "
-        "or the address of a running scheduler, e.g. tcp://host:8786",
-    )
-    add_model_options(search, hidden=False)
-    return search
-
-
-def _add_predict(commands):
-    predict = _add_command(
-        commands, "predict", cmd_predict,
-        help="classify images with a saved model, write a CSV",
-        description=(
-            "Predict the class of each image with a fitted pipeline saved by "
-            "skfmnist.save,\nand write one CSV row per image: its source (the "
-            "file, or file[index] for a\nrow of an IDX or .npy file), the "
-            "predicted label and class name, and the\nprobability of each class "
-            "(or of the --top K classes).\n"
-            "PNG and JPEG images are converted to grayscale and resized to "
-            "28 x 28 (Pillow,\nLanczos filter). Fashion-MNIST shows light "
-            "garments on black: photos of dark\ngarments on a light background "
-            "need --invert.\n"
-            "A file that cannot be used ends the command with exit status 2, "
-            "and no output\nfile."
-        ),
-        epilog=(
-            "examples:\n"
-            "  skfmnist predict model.skops t10k-images-idx3-ubyte.gz "
-            "-o predictions.csv\n"
-            "  skfmnist predict model.skops t10k-images-idx3-ubyte.gz \\\n"
-            "      --labels t10k-labels-idx1-ubyte.gz -o predictions.csv\n"
-            "  skfmnist predict model.skops photos/ --invert --top 3\n"
-            "  skfmnist predict model.skops shoe.png images.npy > predictions.csv"
-        ),
-    )
-    add_predict_options(predict)
-    return predict
-
-
-def _add_export(commands):
-    export = _add_command(
-        commands, "export", cmd_export,
-        help="write a saved model as an ONNX file, to serve without TensorFlow",
-        description=(
-            "Export a fitted pipeline saved by skfmnist.save (or skfmnist train) "
-            "to ONNX\n(skfmnist.onnx.to_onnx): the scaler, the network and the "
-            "class labels in one\ngraph, run by ONNX Runtime alone, "
-            "e.g. with skfmnist predict model.onnx.\nThe export is checked on "
-            "the bundled sample images unless --no-check.\n"
-            "Needs skfmnist[onnx] (onnx, skl2onnx, onnxruntime)."
-        ),
-        epilog=(
-            "examples:\n"
-            "  skfmnist export model.skops                 # writes model.onnx\n"
-            "  skfmnist export model.skops -o served/fmnist.onnx\n"
-            "  skfmnist predict model.onnx t10k-images-idx3-ubyte.gz"
-        ),
-    )
-    add_export_options(export)
-    add_verbosity_options(
-        export, quiet_help="print only the file written",
-        verbose_help="print as much as without --quiet",
-    )
-    return export
+#: The commands, in the order ``--help`` lists them. Each module holds one
+#: command: its ``NAME``, ``HELP`` (one line), ``DESCRIPTION`` and ``EPILOG``
+#: (shown as written), ``add_arguments(parser)`` and ``run(args)``, which
+#: returns the exit status.
+COMMANDS = (_train, _experiments, _search, _predict, _export)
 
 
 def build_parser():
@@ -266,16 +87,13 @@ def build_parser():
     commands = parser.add_subparsers(
         dest="command", title="commands", metavar="COMMAND"
     )
-    # Only train prints epochs; the options all commands share come last.
-    for add_command, per_epoch in (
-        (_add_train, True), (_add_experiments, False), (_add_search, False)
-    ):
-        command = add_command(commands)
-        add_data_options(command)
-        add_verbosity_options(command, verbose_help=FIT_VERBOSE_HELP[per_epoch])
-    # predict reads only the files it is given: no data options.
-    _add_predict(commands)
-    _add_export(commands)
+    for command in COMMANDS:
+        subparser = commands.add_parser(
+            command.NAME, help=command.HELP, description=command.DESCRIPTION,
+            epilog=command.EPILOG, formatter_class=HelpFormatter,
+        )
+        command.add_arguments(subparser)
+        subparser.set_defaults(func=command.run)
     return parser
 
 
@@ -311,9 +129,9 @@ def main(argv=None):
         print(f"{PROG} {__version__}")
         return 0
     if args.command is None:
+        names = [command.NAME for command in COMMANDS]
         parser.error(
-            "a command is required: train, experiments, search, predict or "
-            "export"
+            f"a command is required: {', '.join(names[:-1])} or {names[-1]}"
         )
     if getattr(args, "hidden", None) and args.model != "dense":
         parser.error("argument --hidden: sets the layers of --model dense only")

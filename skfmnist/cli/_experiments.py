@@ -3,13 +3,25 @@
 import time
 
 from ..report import check_output_folder
-from ._args import VERBOSE
+from ._args import (
+    VERBOSE,
+    add_data_options,
+    add_verbosity_options,
+    positive_float,
+)
 from ._console import Console, text_table
 from ._data import load_data
 from ._notebook import EXPERIMENTS, SWEEP_MAX_LR, SWEEP_MIN_LR, conv_defaults
 
+NAME = "experiments"
+HELP = "reproduce the six models of the original notebook, and a CNN"
+DESCRIPTION = """\
+Reproduce the notebook's six models with its seeds and epochs (and model 7,
+the CNN it suggests next), print their test accuracies next to the reported
+ones, and write experiments.csv and experiments.png to --out."""
 
-def experiments_epilog():
+
+def _epilog():
     """The ``--help`` epilog: the models, their epochs and outcome."""
     lines = ["the notebook's models (seed 42, Adam, batch 32, no dropout):"]
     for exp in EXPERIMENTS:
@@ -98,7 +110,7 @@ def _save_figure(results, sweep, path):
     plt.close(figure)
 
 
-def cmd_experiments(args):
+def run(args):
     from ._notebook import run_experiments
 
     console = Console(args.verbosity)
@@ -123,3 +135,17 @@ def cmd_experiments(args):
     _save_figure(results, sweep, out / "experiments.png")
     console.result(f"Wrote experiments.csv and experiments.png to {out.resolve()}")
     return 0
+
+
+EPILOG = _epilog()
+
+
+def add_arguments(parser):
+    """The options of ``skfmnist experiments``."""
+    parser.add_argument(
+        "--epochs-scale", metavar="F", type=positive_float, default=1.0,
+        help="multiply every model's epochs by F, for a quicker run (at least "
+        "1 epoch, 2 for the sweep; default: 1)",
+    )
+    add_data_options(parser)
+    add_verbosity_options(parser)

@@ -16,8 +16,23 @@ error (exit status 1), and leaves no partial file.
 import argparse
 from pathlib import Path
 
+from ._args import add_verbosity_options
 from ._console import CommandError, Console, error, first_line, plural
 from ._predict import BadFileError, load_model
+
+NAME = "export"
+HELP = "write a saved model as an ONNX file, to serve without TensorFlow"
+DESCRIPTION = """\
+Export a fitted pipeline saved by skfmnist.save (or skfmnist train) to ONNX
+(skfmnist.onnx.to_onnx): the scaler, the network and the class labels in one
+graph, run by ONNX Runtime alone, e.g. with skfmnist predict model.onnx.
+The export is checked on the bundled sample images unless --no-check.
+Needs skfmnist[onnx] (onnx, skl2onnx, onnxruntime)."""
+EPILOG = """\
+examples:
+  skfmnist export model.skops                 # writes model.onnx
+  skfmnist export model.skops -o served/fmnist.onnx
+  skfmnist predict model.onnx t10k-images-idx3-ubyte.gz"""
 
 #: Exit status when the model file cannot be used.
 EXIT_BAD_FILE = 2
@@ -128,7 +143,7 @@ def _type_text(value):
     return f"{name} [{', '.join(dims)}]"
 
 
-def cmd_export(args):
+def run(args):
     console = Console(args.verbosity)
     try:
         return _export(args, console)
@@ -137,7 +152,7 @@ def cmd_export(args):
         return EXIT_BAD_FILE
 
 
-def add_export_options(parser):
+def add_arguments(parser):
     """The arguments and options of ``skfmnist export``."""
     parser.add_argument(
         "model", metavar="MODEL", type=skops_file,
@@ -158,4 +173,7 @@ def add_export_options(parser):
         help="do not compare the ONNX model's predictions with the pipeline's "
         "on the bundled sample images",
     )
-
+    add_verbosity_options(
+        parser, quiet_help="print only the file written",
+        verbose_help="print as much as without --quiet",
+    )

@@ -38,6 +38,26 @@ from ..datasets import load_idx
 from ._args import NORMAL, VERBOSE, add_verbosity_options, positive_int
 from ._console import CommandError, Console, error, first_line, plural, text_table
 
+NAME = "predict"
+HELP = "classify images with a saved model, write a CSV"
+DESCRIPTION = """\
+Predict the class of each image with a fitted pipeline saved by skfmnist.save,
+and write one CSV row per image: its source (the file, or file[index] for a
+row of an IDX or .npy file), the predicted label and class name, and the
+probability of each class (or of the --top K classes).
+PNG and JPEG images are converted to grayscale and resized to 28 x 28 (Pillow,
+Lanczos filter). Fashion-MNIST shows light garments on black: photos of dark
+garments on a light background need --invert.
+A file that cannot be used ends the command with exit status 2, and no output
+file."""
+EPILOG = """\
+examples:
+  skfmnist predict model.skops t10k-images-idx3-ubyte.gz -o predictions.csv
+  skfmnist predict model.skops t10k-images-idx3-ubyte.gz \\
+      --labels t10k-labels-idx1-ubyte.gz -o predictions.csv
+  skfmnist predict model.skops photos/ --invert --top 3
+  skfmnist predict model.skops shoe.png images.npy > predictions.csv"""
+
 #: Exit status when an input, labels or model file cannot be used.
 EXIT_BAD_FILE = 2
 #: Height and width of the images the models take.
@@ -537,7 +557,7 @@ def _predict(args):
     return 0
 
 
-def cmd_predict(args):
+def run(args):
     try:
         return _predict(args)
     except BadFileError as exc:
@@ -545,7 +565,7 @@ def cmd_predict(args):
         return EXIT_BAD_FILE
 
 
-def add_predict_options(parser):
+def add_arguments(parser):
     """The arguments and options of ``skfmnist predict``."""
     supported = ", ".join(MODEL_LOADERS)
     parser.add_argument(

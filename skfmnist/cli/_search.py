@@ -3,8 +3,17 @@
 import time
 
 from ..report import check_output_folder
-from ._args import VERBOSE, model_params
-from ._cluster import on_cluster
+from ._args import (
+    VERBOSE,
+    add_data_options,
+    add_model_options,
+    add_verbosity_options,
+    cv_folds,
+    layer_sizes,
+    model_params,
+    n_jobs,
+)
+from ._cluster import on_cluster, scheduler
 from ._console import Console, text_table
 from ._data import load_data
 from ._models import MODELS, describe, make_pipeline
@@ -13,6 +22,21 @@ from ._models import MODELS, describe, make_pipeline
 DEFAULT_HIDDEN_GRID = MODELS["dense"].default_grid
 #: Default candidates of ``skfmnist search --model conv --filters-grid``.
 DEFAULT_FILTERS_GRID = MODELS["conv"].default_grid
+
+NAME = "search"
+HELP = "grid-search layer sizes with cross-validation"
+DESCRIPTION = """\
+Cross-validate Pipeline([PixelScaler(), DenseClassifier()]) for each candidate
+hidden_layer_sizes (ConvClassifier and its filters with --model conv) with
+GridSearchCV, print the ranked results and the best model's test accuracy,
+and write search.csv to --out."""
+EPILOG = """\
+examples:
+  skfmnist search
+  skfmnist search --hidden-grid 128 256,128 20,20,20 --cv 3 --n-jobs 2
+  skfmnist search --sample --epochs 2 --hidden-grid 32 64,32 --cv 2
+  skfmnist search --model conv --filters-grid 16,32 32,64
+  skfmnist search --scheduler local:2      # on a Dask cluster"""
 
 
 def ranked_table(cv_results):
@@ -33,7 +57,7 @@ def ranked_table(cv_results):
     )
 
 
-def cmd_search(args):
+def run(args):
     console = Console(args.verbosity)
     out = check_output_folder(args.out)
     data = load_data(args, console)
@@ -85,3 +109,36 @@ def cmd_search(args):
     ranked.to_csv(out / "search.csv", index=False)
     console.result(f"Wrote search.csv to {out.resolve()}")
     return 0
+
+
+def add_arguments(parser):
+    """The options of ``skfmnist search``."""
+    parser.add_argument(
+        "--hidden-grid", metavar="SIZES", nargs="+", type=layer_sizes,
+        default=[layer_sizes(text) for text in DEFAULT_HIDDEN_GRID],
+        help="candidate hidden layer sizes of --model dense, each a "
+        f"comma-separated list (default: {' '.join(DEFAULT_HIDDEN_GRID)})",
+    )
+    parser.add_argument(
+        "--filters-grid", metavar="SIZES", nargs="+", type=layer_sizes,
+        default=[layer_sizes(text) for text in DEFAULT_FILTERS_GRID],
+        help="candidate filters of --model conv, one count per convolutional "
+        f"block (default: {' '.join(DEFAULT_FILTERS_GRID)})",
+    )
+    parser.add_argument(
+        "--cv", metavar="K", type=cv_folds, default=3,
+        help="number of cross-validation folds (default: 3)",
+    )
+    parser.add_argument(
+        "--n-jobs", metavar="N", type=n_jobs, default=None,
+        help="parallel fits, -1 for all cores (default: 1)",
+    )
+    parser.add_argument(
+        "--scheduler", metavar="WHERE", type=scheduler, default=None,
+        help="run the fits on a Dask cluster (needs skfmnist[dask]; --n-jobs "
+        "is then ignored): local (one worker per core), local:N (N workers) "
+        "or the address of a running scheduler, e.g. tcp://host:8786",
+    )
+    add_model_options(parser, hidden=False)
+    add_data_options(parser)
+    add_verbosity_options(parser)

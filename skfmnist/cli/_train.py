@@ -4,7 +4,14 @@ import shlex
 import time
 
 from ..report import REPORT_FILES, check_output_folder
-from ._args import fraction, model_params
+from ._args import (
+    FIT_VERBOSE_HELP,
+    add_data_options,
+    add_model_options,
+    add_verbosity_options,
+    fraction,
+    model_params,
+)
 from ._console import Console, plural
 from ._data import hold_out, load_data
 from ._models import classifier_class, describe, make_pipeline
@@ -13,6 +20,25 @@ from ._models import classifier_class, describe, make_pipeline
 DEFAULT_VALIDATION_FRACTION = 0.1
 #: Seed of the held-out split when ``--seed`` is not given.
 VALIDATION_SEED = 0
+
+NAME = "train"
+HELP = "fit a classifier, evaluate it and write a report"
+DESCRIPTION = """\
+Fit Pipeline([PixelScaler(), DenseClassifier()]) (or ConvClassifier with
+--model conv) on the Fashion-MNIST training set (less a held-out part for
+the curves), print its test accuracy and classification report, and write
+to --out (see skfmnist.report.write_report):
+  metrics.json, history.csv, history.png, confusion_matrix.png,
+  predictions.png and the fitted pipeline, model.skops (load it with
+  skfmnist.load, or run it with skfmnist predict).
+Prints one line per epoch, or Keras' progress bar on a terminal."""
+EPILOG = """\
+examples:
+  skfmnist train
+  skfmnist train --hidden 128 64 --epochs 20 --seed 0
+  skfmnist train --model conv        # the CNN, a few minutes
+  skfmnist train --sample --epochs 3 --out /tmp/report
+  skfmnist train > train.log        # one plain line per epoch"""
 
 
 def use_agg():
@@ -48,7 +74,7 @@ def _held_out_summary(history):
     return text
 
 
-def cmd_train(args):
+def run(args):
     console = Console(args.verbosity)
     out = check_output_folder(args.out)
     start = time.perf_counter()
@@ -137,8 +163,9 @@ def cmd_train(args):
     return 0
 
 
-def add_train_options(parser):
-    """The options of ``skfmnist train`` that the other commands lack."""
+def add_arguments(parser):
+    """The options of ``skfmnist train``."""
+    add_model_options(parser, hidden=True)
     group = parser.add_argument_group("report")
     group.add_argument(
         "--validation-fraction", metavar="F", type=fraction,
@@ -148,4 +175,5 @@ def add_train_options(parser):
         "next to the training curves; 0 trains on every training image "
         f"(default: {DEFAULT_VALIDATION_FRACTION})",
     )
-
+    add_data_options(parser)
+    add_verbosity_options(parser, verbose_help=FIT_VERBOSE_HELP[True])

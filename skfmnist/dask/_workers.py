@@ -111,17 +111,23 @@ class TensorFlowThreads(WorkerPlugin):
     Attributes
     ----------
     n_threads_ : int
-        Set on the worker: the pool size in force there.
+        Set on the worker: the pool size in force there. That is the size
+        asked for, unless a task ran TensorFlow on the worker before the
+        plugin did: the pools then keep their size, and the worker logs a
+        warning.
 
     See Also
     --------
     use_cluster : Registers this plugin when asked to tune a cluster.
+    LeanWorker : The plugin that sets glibc's malloc thresholds on each worker.
 
     Examples
     --------
     >>> from skfmnist.dask import TensorFlowThreads
-    >>> TensorFlowThreads(n_threads=2).n_threads
-    2
+    >>> plugin = TensorFlowThreads(n_threads=2)
+    >>> plugin.name
+    'skfmnist-tensorflow-threads'
+    >>> client.register_plugin(plugin)  # doctest: +SKIP
     """
 
     name = "skfmnist-tensorflow-threads"
@@ -191,6 +197,7 @@ class LeanWorker(WorkerPlugin):
     See Also
     --------
     use_cluster : Registers this plugin when asked to tune a cluster.
+    TensorFlowThreads : The other plugin, for TensorFlow's thread pools.
 
     Examples
     --------

@@ -218,12 +218,13 @@ def load_idx(path):
 
     Examples
     --------
-    >>> import os, tempfile
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> import numpy as np
     >>> from skfmnist.datasets import load_idx, save_idx
-    >>> path = os.path.join(tempfile.mkdtemp(), "tiny-idx3-ubyte.gz")
-    >>> save_idx(path, np.zeros((3, 28, 28), dtype=np.uint8))
-    >>> X = load_idx(path)
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> save_idx(folder / "tiny-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
+    >>> X = load_idx(folder / "tiny-idx3-ubyte.gz")
     >>> X.shape, X.dtype
     ((3, 28, 28), dtype('uint8'))
     """
