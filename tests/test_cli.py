@@ -17,10 +17,10 @@ import pytest
 import skfmnist
 from skfmnist import __version__, load_sample
 from skfmnist import report as report_module
+from skfmnist.cli import COMMANDS, main
 from skfmnist.cli import _args as _cli_args
 from skfmnist.cli import _data as _cli_data
 from skfmnist.cli import _train as _cli_train
-from skfmnist.cli import main
 from skfmnist.cli._notebook import (
     EXPERIMENTS,
     SWEEP_MAX_LR,
@@ -502,7 +502,7 @@ def test_bad_arguments_exit_2(argv, message, capsys):
     assert message in last
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["experiments"], ["search"]])
+@pytest.mark.parametrize("command", [[], *([module.NAME] for module in COMMANDS)])
 def test_help_exits_0(command, capsys):
     with pytest.raises(SystemExit) as exc_info:
         main([*command, "--help"])
@@ -510,6 +510,25 @@ def test_help_exits_0(command, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"usage: skfmnist {' '.join(command)}".rstrip())
     assert "examples:" in out
+
+
+def test_help_shows_each_commands_texts_as_written(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    # The one-line helps are wrapped to the terminal's width.
+    overview = " ".join(capsys.readouterr().out.split())
+    for module in COMMANDS:
+        assert f" {module.NAME} {module.HELP} " in overview
+        with pytest.raises(SystemExit):
+            main([module.NAME, "--help"])
+        out = capsys.readouterr().out
+        # Line breaks kept (HelpFormatter), whatever the terminal's width.
+        assert module.DESCRIPTION in out
+        assert module.EPILOG in out
+    with pytest.raises(SystemExit):
+        main([])
+    names = [module.NAME for module in COMMANDS]
+    assert f"{', '.join(names[:-1])} or {names[-1]}" in capsys.readouterr().err
 
 
 def test_experiments_help_states_epochs(capsys):
