@@ -135,9 +135,10 @@ default="cosine"
         0 is silent, 1 shows Keras' progress bar each epoch, 2 prints one
         line per epoch.
     dtype : {"float32", "float64"}, default="float32"
-        Floating-point type of weights and computation. "float64" is slower
-        but makes results independent of how samples are grouped, to the
-        last digit.
+        Floating-point type of weights and computation. "float64" is slower,
+        but how samples are grouped (into batches, or per forward pass) then
+        changes results within about 1e-12 (relative), against about 1e-5 in
+        float32.
     steps_per_execution : int or "auto", default="auto"
         Optimizer steps run per compiled call. "auto" runs a whole epoch per
         call, or about 30 calls per epoch when the progress bar is shown. The

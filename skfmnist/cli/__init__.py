@@ -1,5 +1,5 @@
 """The ``skfmnist`` command: train, reproduce the notebook, search layer sizes,
-predict with a saved model.
+predict with a saved model, export it to ONNX.
 
 A thin layer over the package's API, built with :mod:`argparse`. Each command
 is one module of this package (``_train``, ``_experiments``, ``_search``,
