@@ -48,6 +48,9 @@ def _epilog():
     return "\n".join(lines)
 
 
+EPILOG = _epilog()
+
+
 def format_experiments(results):
     """The experiments table as text, with percentages and the sweep's rate."""
     import pandas as pd
@@ -135,9 +138,6 @@ def run(args):
     _save_figure(results, sweep, out / "experiments.png")
     console.result(f"Wrote experiments.csv and experiments.png to {out.resolve()}")
     return 0
-
-
-EPILOG = _epilog()
 
 
 def add_arguments(parser):
