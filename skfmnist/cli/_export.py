@@ -99,7 +99,7 @@ def _export(args, console):
         onnx_model = to_onnx(model, target_opset=args.opset)
     except Exception as exc:
         raise BadFileError(f"{args.model}: cannot export the model to ONNX: "
-                        f"{first_line(exc)}") from None
+                           f"{first_line(exc)}") from None
     if not args.no_check:
         checked = _check(model, onnx_model)
         if checked is None:

@@ -185,9 +185,9 @@ class LeanWorker(WorkerPlugin):
 
     The change lasts for the life of each worker process, also after the
     plugin is unregistered, so :func:`use_cluster` registers it only when
-    asked (``tune_workers=True``). The other settings of
-    a lean worker (no profiler, spaced-out upkeep) exist only as Dask
-    configuration, read when a worker starts: see the user guide's page on clusters.
+    asked (``tune_workers=True``). The other settings of a lean worker (no
+    profiler, spaced-out upkeep) exist only as Dask configuration, read when
+    a worker starts: see the user guide's page on clusters.
 
     Attributes
     ----------
